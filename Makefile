@@ -1,0 +1,28 @@
+# Quick start: `make run` (smoke suite on the embedded sample) and `make test` (pytest).
+# Both create .venv on first use and reinstall when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test clean-runs
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/medsyn-bench run --suite smoke
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,22 @@
+"""The one error type the CLI turns into a clear message (no traceback unless ``--debug``)."""
+
+from __future__ import annotations
+
+
+class BenchError(Exception):
+    """A user-facing error: what went wrong, where, and how to fix it.
+
+    ``where`` names the file, key or object at fault; ``fix`` says what to do about it.
+    """
+
+    def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
+        self.message = message
+        self.where = where
+        self.fix = fix
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.fix:
+            text += f"\n  fix: {self.fix}"
+        return text

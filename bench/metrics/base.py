@@ -1,0 +1,33 @@
+"""The task interface: suite-level preparation once, then one evaluation per generator.
+
+A task (fidelity, alignment, memorisation, utility, ...) is registered by name with
+``@register_task`` and configured by a ``tasks/<name>.toml`` file whose ``[params]`` table is
+validated against the task's ``Params`` dataclass (suites can override keys in ``[overrides.<task>]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bench.stages import SuiteContext
+
+
+class Task:
+    name: ClassVar[str] = ""
+
+    @dataclass
+    class Params:
+        pass
+
+    def __init__(self, params, ctx: SuiteContext):
+        self.params = params
+        self.ctx = ctx
+
+    def prepare(self) -> None:
+        """Suite-level work shared by all generators (train reference networks, real-only arms).
+        Must be resumable (use ``ctx.stage``) and may add to ``ctx.reference_hashes``."""
+
+    def evaluate(self, gen) -> dict:
+        """Metrics for one generator. ``gen`` is a :class:`bench.run.GeneratorRun`."""
+        raise NotImplementedError

@@ -1,0 +1,296 @@
+"""Declarative specs: suites and tasks (``tasks/*.toml``) and generators (``models/*.toml``).
+
+Each file is parsed with ``tomllib`` into a validated dataclass. Unknown keys, unknown names and bad
+values raise one :class:`~bench.errors.BenchError` that names the file, the key and the allowed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from bench.errors import BenchError
+
+
+def project_root() -> Path:
+    """The folder holding ``tasks/`` and ``models/`` ($MEDSYN_HOME, else the repository of this package)."""
+    env = os.environ.get("MEDSYN_HOME")
+    return Path(env) if env else Path(__file__).resolve().parent.parent
+
+
+def tasks_dir() -> Path:
+    return project_root() / "tasks"
+
+
+def models_dir() -> Path:
+    return project_root() / "models"
+
+
+# ----------------------------------------------------------------------------------------------
+# generic validation
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise BenchError("spec file not found", where=str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"not valid TOML ({exc})", where=str(path),
+                         fix="fix the syntax at the line and column given") from exc
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True
+    if origin is typing.Union or (sys.version_info >= (3, 10) and origin is getattr(__import__("types"), "UnionType", None)):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return isinstance(value, list) and all(_type_ok(v, args[0]) for v in value) if args else isinstance(value, list)
+    if origin is dict:
+        return isinstance(value, dict)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def build_dataclass(cls: type, table: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, refusing unknown keys and wrongly typed values.
+
+    A field's ``metadata["choices"]`` lists its allowed values; ``metadata["check"]`` is a predicate
+    with ``metadata["why"]`` explaining it.
+    """
+    if not isinstance(table, dict):
+        raise BenchError(f"expected a table, got {type(table).__name__}", where=where)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise BenchError(f"unknown key {unknown[0]!r}", where=where,
+                         fix=f"allowed keys: {', '.join(sorted(fields))}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise BenchError(f"missing required key {name!r}", where=where)
+            continue
+        value = table[name]
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            value = build_dataclass(tp, value, f"{where} [{name}]")
+        elif not _type_ok(value, tp):
+            raise BenchError(f"key {name!r} must be {_type_name(tp)}, got {value!r}", where=where)
+        choices = f.metadata.get("choices")
+        if choices is not None:
+            values = value if isinstance(value, list) else [value]
+            bad = [v for v in values if v not in choices]
+            if bad:
+                raise BenchError(f"key {name!r} has unknown value {bad[0]!r}", where=where,
+                                 fix=f"allowed values: {', '.join(map(str, choices))}")
+        check = f.metadata.get("check")
+        if check is not None and not check(value):
+            raise BenchError(f"key {name!r} = {value!r} is invalid: {f.metadata.get('why', 'bad value')}",
+                             where=where)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def asdict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+def _positive(v: Any) -> bool:
+    return v > 0
+
+
+def _nonneg(v: Any) -> bool:
+    return v >= 0
+
+
+# ----------------------------------------------------------------------------------------------
+# suite spec
+
+
+DATA_SOURCES = ("embedded", "medmnist", "folder")
+
+
+@dataclass
+class DataSpec:
+    source: str = field(default="embedded", metadata={"choices": DATA_SOURCES})
+    subsets: list[str] = field(default_factory=lambda: ["bloodmnist", "organamnist", "breastmnist"])
+    image_size: int = field(default=28, metadata={"check": _positive, "why": "must be > 0"})
+    root: str = ""  # medmnist: folder of *.npz (default $MEDSYN_DATA); folder: the CSV corpus folder
+    csv: str = "index.csv"  # folder source: the CSV file inside root
+    max_per_class: int = field(default=0, metadata={"check": _nonneg, "why": "must be >= 0 (0 = all)"})
+
+
+@dataclass
+class PromptSpec:
+    templates: list[str] = field(default_factory=lambda: ["a {modality} image of {label}"],
+                                 metadata={"check": lambda v: len(v) > 0 and all("{label}" in t for t in v),
+                                           "why": "need at least one template, each containing {label}"})
+
+
+@dataclass
+class SplitSpec:
+    seed: int = 0
+    holdout_fraction: float = field(default=0.5, metadata={"check": lambda v: 0 < v < 1, "why": "must be in (0, 1)"})
+    budgets: list[int] = field(default_factory=lambda: [1, 5, 20],
+                               metadata={"check": lambda v: len(v) > 0 and all(b > 0 for b in v),
+                                         "why": "need at least one budget, each > 0 images per class"})
+
+
+@dataclass
+class SamplingSpec:
+    n_per_prompt: int = field(default=20, metadata={"check": _positive, "why": "must be > 0"})
+    seed: int = 0
+
+
+@dataclass
+class GeneratorsSpec:
+    models: list[str] = field(default_factory=list)
+    specialists: list[str] = field(default_factory=list)
+    specialist_budgets: list[str] = field(default_factory=lambda: ["equal-steps"],
+                                          metadata={"choices": ("equal-steps", "equal-compute")})
+
+
+@dataclass
+class SuiteSpec:
+    kind: str = field(metadata={"choices": ("suite",)})
+    name: str
+    version: int = 1
+    description: str = ""
+    profile: str = field(default="cpu", metadata={"choices": ("cpu", "gpu")})
+    seed: int = 0
+    data: DataSpec = field(default_factory=DataSpec)
+    prompts: PromptSpec = field(default_factory=PromptSpec)
+    splits: SplitSpec = field(default_factory=SplitSpec)
+    sampling: SamplingSpec = field(default_factory=SamplingSpec)
+    generators: GeneratorsSpec = field(default_factory=GeneratorsSpec)
+    tasks: list[str] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)  # per-task parameter overrides
+    path: str = ""
+
+
+@dataclass
+class TaskSpec:
+    kind: str = field(metadata={"choices": ("task",)})
+    name: str
+    task: str  # the registered task class
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    kind: str  # the registered generator kind
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+
+def _spec_files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise BenchError("spec folder not found", where=str(folder),
+                         fix="run from a clone of medsyn-bench or set MEDSYN_HOME to it")
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def _kind_of(path: Path) -> str:
+    return load_toml(path).get("kind", "")
+
+
+def list_suites() -> list[str]:
+    return [n for n, p in _spec_files(tasks_dir()).items() if _kind_of(p) == "suite"]
+
+
+def list_tasks() -> list[str]:
+    return [n for n, p in _spec_files(tasks_dir()).items() if _kind_of(p) == "task"]
+
+
+def list_models() -> list[str]:
+    return list(_spec_files(models_dir()))
+
+
+def _find(name: str, folder: Path, what: str, names: list[str]) -> Path:
+    if os.sep in name or name.endswith(".toml"):
+        path = Path(name)
+        if not path.is_file():
+            raise BenchError(f"{what} spec file not found", where=str(path))
+        return path
+    files = _spec_files(folder)
+    if name not in files or name not in names:
+        raise BenchError(f"unknown {what} {name!r}", where=str(folder),
+                         fix=f"known {what}s: {', '.join(names) or '(none)'}; or pass a path to a .toml file")
+    return files[name]
+
+
+def load_suite(name: str) -> SuiteSpec:
+    path = _find(name, tasks_dir(), "suite", list_suites() if os.sep not in name else [])
+    spec = build_dataclass(SuiteSpec, load_toml(path), str(path))
+    spec.path = str(path)
+    if spec.name != path.stem and os.sep not in name:
+        raise BenchError(f"suite name {spec.name!r} differs from the file name", where=str(path),
+                         fix=f"set name = {path.stem!r}")
+    known_tasks = list_tasks()
+    for t in spec.tasks:
+        if t not in known_tasks:
+            raise BenchError(f"unknown task {t!r} in 'tasks'", where=str(path),
+                             fix=f"known tasks: {', '.join(known_tasks) or '(none)'}")
+    for t in spec.overrides:
+        if t not in spec.tasks:
+            raise BenchError(f"[overrides.{t}] names a task that the suite does not run", where=str(path),
+                             fix=f"tasks of this suite: {', '.join(spec.tasks)}")
+    known_models = list_models()
+    for m in spec.generators.models + spec.generators.specialists:
+        if m not in known_models:
+            raise BenchError(f"unknown model {m!r} in [generators]", where=str(path),
+                             fix=f"known models: {', '.join(known_models)}")
+    return spec
+
+
+def load_task(name: str) -> TaskSpec:
+    path = _find(name, tasks_dir(), "task", list_tasks())
+    spec = build_dataclass(TaskSpec, load_toml(path), str(path))
+    spec.path = str(path)
+    return spec
+
+
+def load_model(name: str) -> ModelSpec:
+    path = _find(name, models_dir(), "model", list_models())
+    spec = build_dataclass(ModelSpec, load_toml(path), str(path))
+    spec.path = str(path)
+    if spec.name != path.stem and os.sep not in name:
+        raise BenchError(f"model name {spec.name!r} differs from the file name", where=str(path),
+                         fix=f"set name = {path.stem!r}")
+    from bench.registry import generator_class
+
+    cls = generator_class(spec.kind, where=str(path))
+    # validate params now, so a typo fails before any work starts
+    build_dataclass(cls.Params, spec.params, f"{path} [params]")
+    return spec
