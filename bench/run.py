@@ -98,6 +98,7 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
     params = build_dataclass(cls.Params, entry.model.params, f"{entry.model.path} [params]")
     gen = cls(entry.name, params, dataset, folder / "fit", entry.modalities, ctx.device)
     gen.budget_scale = entry.budget_scale
+    gen.shared_dir = ctx.shared_dir
 
     fit_inputs = {"model": dataclasses.asdict(entry.model) | {"path": None}, "data": ctx.data_hashes["dataset_sha256"],
                   "modalities": entry.modalities, "budget": entry.budget, "budget_scale": entry.budget_scale}
@@ -155,9 +156,24 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
         "compute": {"fit": {**fit["output"], "wall_s": fit["wall_s"], "device": ctx.device},
                     "sample": {**smp["output"], "device": ctx.device}},
         "metrics": metrics,
+        "gallery": gallery(samples, dataset),
         "warnings": list(dataset.warnings) + list(ctx.warnings),
     }
     return result
+
+
+def gallery(samples: Samples, dataset: Dataset, per_prompt: int = 4) -> dict:
+    """The first images of every prompt as base64 PNGs, so sample grids render from result files alone."""
+    import base64
+
+    from bench.data.images import png_bytes
+
+    out: dict[str, list[str]] = {}
+    for img, req in zip(samples.images, samples.requests):
+        row = out.setdefault(req.text, [])
+        if len(row) < per_prompt:
+            row.append(base64.b64encode(png_bytes(img, dataset.modalities[req.modality].channels)).decode())
+    return out
 
 
 def _spec_dict(spec: SuiteSpec) -> dict:

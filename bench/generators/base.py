@@ -119,6 +119,7 @@ class Generator:
         self.workdir = Path(workdir)
         self.modalities = list(range(len(dataset.modalities))) if modalities is None else list(modalities)
         self.device = device
+        self.shared_dir = self.workdir.parent.parent / "_shared"  # suite-level cache (set by the run)
 
     def train_split(self):
         """The real training images this generator may learn from (its modalities only)."""
