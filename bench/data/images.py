@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,10 @@ def safe_path(root: Path, rel: str, where: str) -> Path:
 def read_image(path: Path, where: str) -> Image.Image:
     """Open and fully decode one image, refusing corrupt files and images over MAX_PIXELS."""
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             if im.width * im.height > MAX_PIXELS:
                 raise BenchError(f"image is {im.width}x{im.height}, over the {MAX_PIXELS}-pixel cap",
                                  where=f"{where}: {path}")

@@ -1,0 +1,246 @@
+"""The LDM's autoencoder: a diffusers ``AutoencoderKL`` trained once per suite on the real training split
+(or loaded from a local diffusers folder), its cached training latents, and its reconstruction fidelity.
+
+Images enter as float (N, 3, C, C) in [-1, 1] on a *canvas*: the S-px image reflect-padded to C px
+(C ≥ S; 28 px MedMNIST goes on a 32 px canvas so that downsampling halves evenly) and are cropped back
+to S px after decoding. The downsampling factor is f = 2^(len(channels) - 1), so latents are
+(latent_channels, C/f, C/f). Latents are the posterior means, multiplied by ``scaling`` = 1 / std of the
+training latents (as Stable Diffusion does), so the diffusion model sees unit-variance inputs.
+
+The trained state lives in ``<shared>/autoencoder-<hash>/`` where the hash covers the autoencoder spec
+and the training pixels; the folder is built under a temporary name and renamed into place, so a
+generalist and its specialists share one autoencoder and a crash never leaves half a cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+from bench.generators.compute import count_flops, n_params
+from bench.io import atomic_write_bytes, atomic_write_json, read_json, sha256_json
+
+
+@dataclass
+class AutoencoderSpec:
+    """What determines the autoencoder (and so its cache key)."""
+
+    canvas: int  # px the images are padded to
+    channels: list[int] = field(default_factory=lambda: [32, 64])
+    layers_per_block: int = 1
+    latent_channels: int = 4
+    steps: int = 500
+    batch: int = 32
+    lr: float = 1e-3
+    kl_weight: float = 1e-6  # weight of the KL term next to the L1 reconstruction loss
+    path: str = ""  # a local diffusers AutoencoderKL folder: used instead of training
+    seed: int = 0
+
+    @property
+    def factor(self) -> int:
+        return 2 ** (len(self.channels) - 1)
+
+
+@dataclass
+class Autoencoder:
+    """A ready autoencoder: the model, the scaled training latents (N, c, h, w) and its facts."""
+
+    vae: object  # diffusers.AutoencoderKL
+    scaling: float
+    train_latents: torch.Tensor
+    info: dict
+
+
+# ------------------------------------------------------------------------------------------------
+# pixels <-> canvas tensors
+
+
+def to_canvas(images: np.ndarray, canvas: int) -> torch.Tensor:
+    """uint8 (N, S, S, 3) → float32 (N, 3, C, C) in [-1, 1], reflect-padded to C px."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    pad = canvas - images.shape[1]
+    if pad:
+        lo = pad // 2
+        x = torch.nn.functional.pad(x, (lo, pad - lo, lo, pad - lo), mode="reflect")
+    return x
+
+
+def from_canvas(x: torch.Tensor, size: int, grey: np.ndarray | None = None) -> np.ndarray:
+    """float (N, 3, C, C) in [-1, 1] → uint8 (N, S, S, 3) cropped to the central S px.
+
+    Rows where ``grey`` is true get three equal channels (their channel mean)."""
+    lo = (x.shape[-1] - size) // 2
+    x = x[:, :, lo:lo + size, lo:lo + size].float().clamp(-1, 1)
+    if grey is not None and grey.any():
+        g = torch.from_numpy(np.asarray(grey, dtype=bool))
+        x[g] = x[g].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    out = ((x + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return out.permute(0, 2, 3, 1).cpu().numpy()
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def build_vae(spec: AutoencoderSpec):
+    from diffusers import AutoencoderKL
+
+    n = len(spec.channels)
+    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=spec.latent_channels,
+                         block_out_channels=tuple(spec.channels), layers_per_block=spec.layers_per_block,
+                         down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+                         norm_num_groups=min(32, min(spec.channels)), sample_size=spec.canvas)
+
+
+def load_local_vae(path: str):
+    from diffusers import AutoencoderKL
+
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise BenchError("autoencoder folder not found (no config.json)", where=str(folder),
+                         fix="give a folder saved with diffusers' AutoencoderKL.save_pretrained, or set "
+                             "vae_path = \"\" to train one")
+    try:
+        return AutoencoderKL.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:
+        raise BenchError(f"autoencoder did not load ({type(exc).__name__}: {str(exc)[:300]})",
+                         where=str(folder)) from exc
+
+
+def train_vae(spec: AutoencoderSpec, images: np.ndarray, device: str, log=print) -> tuple[object, dict]:
+    """Train an AutoencoderKL on uint8 (N, S, S, 3) images: L1 reconstruction + kl_weight · KL.
+
+    Batches and posterior noise come from a generator seeded by (seed, step), so the run is reproducible.
+    """
+    torch.manual_seed(spec.seed)
+    vae = build_vae(spec).to(device).train()
+    opt = torch.optim.AdamW(vae.parameters(), lr=spec.lr, weight_decay=0.0)
+    data = to_canvas(images, spec.canvas)
+
+    def loss_on(x, gen):
+        post = vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
+        recon = vae.decode(z).sample
+        return (recon - x).abs().mean() + spec.kl_weight * post.kl().mean()
+
+    def batch(step):
+        gen = torch.Generator().manual_seed(spec.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(data), (min(spec.batch, len(data)),), generator=gen)
+        return data[idx].to(device), gen
+
+    x, gen = batch(0)
+    step_flops = count_flops(lambda: loss_on(x, gen).backward())
+    opt.zero_grad(set_to_none=True)
+    t0 = time.perf_counter()
+    loss = float("nan")
+    for step in range(spec.steps):
+        x, gen = batch(step)
+        loss_t = loss_on(x, gen)
+        if not torch.isfinite(loss_t):
+            raise BenchError(f"autoencoder loss became {loss_t.item()} at step {step}",
+                             fix="lower vae_lr or vae_kl_weight in the model spec")
+        opt.zero_grad(set_to_none=True)
+        loss_t.backward()
+        opt.step()
+        loss = loss_t.item()
+        if step % max(1, spec.steps // 5) == 0 or step == spec.steps - 1:
+            log(f"  autoencoder step {step + 1}/{spec.steps}  loss {loss:.4f}")
+    vae.eval()
+    return vae, {"trained": True, "steps": spec.steps, "batch": spec.batch, "images_seen": spec.steps * spec.batch,
+                 "final_loss": loss, "train_wall_s": time.perf_counter() - t0,
+                 "flops_per_step": step_flops, "train_flops": step_flops * spec.steps}
+
+
+@torch.no_grad()
+def encode(vae, images: np.ndarray, canvas: int, device: str, batch: int = 256) -> torch.Tensor:
+    """Posterior means (N, c, h, w) of uint8 images, unscaled."""
+    out = []
+    for i in range(0, len(images), batch):
+        out.append(vae.encode(to_canvas(images[i:i + batch], canvas).to(device)).latent_dist.mean.float().cpu())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+@torch.no_grad()
+def decode(vae, latents: torch.Tensor, size: int, grey: np.ndarray | None = None) -> np.ndarray:
+    """Unscaled latents → uint8 (N, S, S, 3)."""
+    dtype = next(vae.parameters()).dtype
+    return from_canvas(vae.decode(latents.to(dtype)).sample, size, grey)
+
+
+def reconstruction_fidelity(vae, images: np.ndarray, modality: np.ndarray, canvas: int, device: str,
+                            names: list[str]) -> tuple[dict, np.ndarray]:
+    """MSE (grey levels², 0-255 scale) and PSNR (dB, peak 255) of encode→decode, overall and per modality."""
+    recon = np.concatenate([decode(vae, encode(vae, images[i:i + 256], canvas, device).to(device), images.shape[1])
+                            for i in range(0, len(images), 256)])
+    err = (recon.astype(np.float64) - images.astype(np.float64)) ** 2
+
+    def summary(mask):
+        mse = float(err[mask].mean())
+        return {"mse": mse, "psnr_db": float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12))), "n": int(mask.sum())}
+
+    out = summary(np.ones(len(images), dtype=bool))
+    out["per_modality"] = {names[m]: summary(modality == m) for m in np.unique(modality)}
+    return out, recon
+
+
+def prepare_autoencoder(spec: AutoencoderSpec, dataset, cache_root: Path, device: str, log=print) -> Autoencoder:
+    """Return the suite's autoencoder, training and caching it (with its training latents) on first use."""
+    from safetensors.torch import load_file, save
+
+    train, val = dataset.splits["train"], dataset.splits["val"]
+    key = sha256_json({"spec": dataclasses.asdict(spec), "train": train.hash(),
+                       "path_mtime": os.path.getmtime(spec.path) if spec.path else None})[:16]
+    folder = Path(cache_root) / f"autoencoder-{key}"
+    if not (folder / "info.json").is_file():
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        t0 = time.perf_counter()
+        if spec.path:
+            vae, facts = load_local_vae(spec.path).to(device).eval(), {"trained": False, "source": spec.path,
+                                                                      "train_flops": 0, "steps": 0}
+            if 2 ** (len(vae.config.block_out_channels) - 1) != spec.factor:
+                raise BenchError(f"the autoencoder at {spec.path} downsamples by "
+                                 f"{2 ** (len(vae.config.block_out_channels) - 1)}, the spec's latent size asks "
+                                 f"for {spec.factor}", where=spec.path, fix="set latent_size to match")
+        else:
+            log(f"  training autoencoder (f={spec.factor}, {spec.steps} steps) on {len(train)} images")
+            vae, facts = train_vae(spec, train.images, device, log)
+        t1 = time.perf_counter()
+        raw = encode(vae, train.images, spec.canvas, device)
+        encode_wall = time.perf_counter() - t1
+        enc_flops_per_image = count_flops(lambda: encode(vae, train.images[:1], spec.canvas, device))
+        scaling = float(1.0 / raw.std().clamp_min(1e-6))
+        names = [m.key for m in dataset.modalities]
+        fidelity, recon = reconstruction_fidelity(vae, val.images, val.modality, spec.canvas, device, names)
+        info = {**facts, "key": key, "spec": dataclasses.asdict(spec), "factor": spec.factor,
+                "latent_shape": list(raw.shape[1:]), "scaling": scaling, "parameters": n_params(vae),
+                "encode_flops": enc_flops_per_image * len(train), "encode_wall_s": encode_wall,
+                "wall_s": time.perf_counter() - t0, "device": device, "val_reconstruction": fidelity}
+        vae.save_pretrained(tmp / "vae", safe_serialization=True)
+        atomic_write_bytes(tmp / "latents-train.safetensors", save({"latents": (raw * scaling).contiguous()}))
+        buf = io.BytesIO()
+        np.savez_compressed(buf, images=recon, source_index=val.source_index, modality=val.modality)
+        atomic_write_bytes(tmp / "val-reconstructions.npz", buf.getvalue())
+        atomic_write_json(tmp / "info.json", info)
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process finished the same autoencoder first: use theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+        cache_hit = False
+    else:
+        cache_hit = True
+    from diffusers import AutoencoderKL
+
+    info = read_json(folder / "info.json")
+    vae = AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True).to(device).eval()
+    vae.requires_grad_(False)
+    latents = load_file(folder / "latents-train.safetensors")["latents"]
+    return Autoencoder(vae, float(info["scaling"]), latents, {**info, "cache_hit": cache_hit, "folder": str(folder)})

@@ -1,0 +1,49 @@
+"""Shared fixtures. Tests use only the embedded sample committed in the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Deterministic, quiet, offline.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture(scope="session")
+def smoke_dataset():
+    from bench.data import load_dataset
+    from bench.specs import load_suite
+
+    return load_dataset(load_suite("smoke"))
+
+
+@pytest.fixture
+def spec_home(tmp_path, monkeypatch):
+    """A private copy of tasks/ and models/ (MEDSYN_HOME) that a test may edit."""
+    import shutil
+
+    for d in ("tasks", "models"):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    monkeypatch.setenv("MEDSYN_HOME", str(tmp_path))
+    return tmp_path
+
+
+def write_npz(path: Path, n=(12, 4, 6), size=28, channels=1, classes=3, label_shape="flat", seed=0, **override):
+    """A small MedMNIST-shaped .npz (random pixels) for loader tests."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, k in zip(("train", "val", "test"), n):
+        shape = (k, size, size) if channels == 1 else (k, size, size, 3)
+        arrays[f"{split}_images"] = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        labels = np.arange(k) % classes
+        arrays[f"{split}_labels"] = labels[:, None] if label_shape == "column" else labels
+    arrays.update(override)
+    np.savez(path, **arrays)
+    return path
