@@ -1,0 +1,156 @@
+"""The result files of one suite: read, vetted, and grouped by comparability.
+
+Every ``leaderboards/<suite>/results/*.json`` is read with :func:`bench.results.read_result` (schema)
+and checked for consistency: its suite is this suite, its file name is its generator's name, and its
+dataset hash is the hash of its split hashes. A file that fails is *refused* with its name and the
+reason; the other files are unaffected.
+
+Results are comparable only when they share the suite version, the dataset hash and every reference
+network hash. The largest such group (ties: the one holding the newest result) is the leaderboard;
+every other group is shown apart, marked not comparable, with what differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.io import sha256_json
+from bench.report import log, suite_dir
+from bench.results import read_result
+
+
+@dataclass
+class Entry:
+    """One vetted result file."""
+
+    path: Path
+    result: dict
+
+    @property
+    def name(self) -> str:
+        return self.result["generator"]["name"]
+
+    @property
+    def role(self) -> str:
+        return self.result["generator"]["role"]
+
+    @property
+    def kind(self) -> str:
+        return self.result["generator"]["kind"]
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.result["generator"].get("modalities") or [])
+
+    @property
+    def key(self) -> tuple:
+        r = self.result
+        return (r["suite"]["version"], r["data"]["dataset_sha256"], tuple(sorted(r["reference"].items())))
+
+
+@dataclass
+class Refused:
+    file: str
+    reason: str
+
+
+@dataclass
+class Group:
+    key: tuple
+    entries: list[Entry]
+    comparable: bool = True  # False: differs from the main group
+    reason: str = ""  # why it is not comparable
+
+    @property
+    def version(self) -> int:
+        return self.key[0]
+
+    @property
+    def dataset_sha256(self) -> str:
+        return self.key[1]
+
+    @property
+    def reference(self) -> dict[str, str]:
+        return dict(self.key[2])
+
+
+@dataclass
+class Collection:
+    suite: str
+    folder: Path  # leaderboards/<suite>
+    groups: list[Group] = field(default_factory=list)  # main group first
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def main(self) -> Group | None:
+        return self.groups[0] if self.groups else None
+
+    @property
+    def others(self) -> list[Group]:
+        return self.groups[1:]
+
+
+def vet(path: Path, suite: str) -> Entry:
+    """Read one result file and check that it belongs here and that its hashes agree."""
+    result = read_result(path)
+    where = str(path)
+    if result["suite"]["name"] != suite:
+        raise BenchError(f"result of suite {result['suite']['name']!r}, not {suite!r}", where=where,
+                         fix=f"move it to leaderboards/{result['suite']['name']}/results/")
+    gen = result["generator"]["name"]
+    if path.stem != gen:
+        raise BenchError(f"file name does not match its generator {gen!r}", where=where,
+                         fix=f"results are published as {gen}.json; do not rename result files")
+    data = result["data"]
+    if sha256_json(data["splits"]) != data["dataset_sha256"]:
+        raise BenchError("dataset_sha256 is not the hash of the recorded split hashes (edited or corrupted)",
+                         where=where, fix="regenerate it with medsyn-bench run; do not edit result files by hand")
+    return Entry(path, result)
+
+
+def describe_difference(a: tuple, b: tuple) -> str:
+    """Why key ``b`` is not comparable with key ``a`` (the main group's)."""
+    out = []
+    if a[0] != b[0]:
+        out.append(f"suite version {b[0]} (leaderboard: {a[0]})")
+    if a[1] != b[1]:
+        out.append(f"dataset sha256 {b[1][:12]}… (leaderboard: {a[1][:12]}…)")
+    ra, rb = dict(a[2]), dict(b[2])
+    for name in sorted(set(ra) | set(rb)):
+        if name not in rb:
+            out.append(f"no reference network {name!r}")
+        elif name not in ra:
+            out.append(f"extra reference network {name!r}")
+        elif ra[name] != rb[name]:
+            out.append(f"reference {name!r} sha256 {rb[name][:12]}… (leaderboard: {ra[name][:12]}…)")
+    return "; ".join(out) or "different comparability key"
+
+
+def load_collection(suite: str, leaderboards_dir: str | Path = "leaderboards") -> Collection:
+    folder = suite_dir(leaderboards_dir, suite)
+    results = folder / "results"
+    if not results.is_dir():
+        raise BenchError("no results folder for this suite", where=str(results),
+                         fix=f"run `medsyn-bench run --suite {folder.name}` or `medsyn-bench submit` first")
+    coll = Collection(folder.name, folder)
+    entries: list[Entry] = []
+    for path in sorted(results.glob("*.json")):
+        try:
+            entries.append(vet(path, folder.name))
+        except BenchError as exc:
+            coll.refused.append(Refused(path.name, exc.message))
+            log.warning("refused %s: %s", path.name, exc.message)
+    by_key: dict[tuple, list[Entry]] = {}
+    for e in entries:
+        by_key.setdefault(e.key, []).append(e)
+    ranked = sorted(by_key.items(), key=lambda kv: (len(kv[1]), max(e.result["created"] for e in kv[1])),
+                    reverse=True)
+    for i, (key, es) in enumerate(ranked):
+        g = Group(key, sorted(es, key=lambda e: e.name))
+        if i:
+            g.comparable = False
+            g.reason = describe_difference(ranked[0][0], key)
+        coll.groups.append(g)
+    return coll

@@ -1,0 +1,464 @@
+"""Leaderboard and figures: rendered from result files alone, refusing bad or non-comparable ones,
+escaping hostile strings, a submission end to end, and the page in a real headless browser."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.io import atomic_write_json, sha256_json
+from bench.results import validate_result
+
+MODS = ("bloodmnist", "breastmnist")
+PROMPTS = {"bloodmnist": ["a blood cell microscopy image of basophil", "a blood cell microscopy image of platelet"],
+           "breastmnist": ["a breast ultrasound image of malignant", "a breast ultrasound image of normal tissue"]}
+REF = {"classifier": "a" * 64, "clip": "b" * 64, "encoder": "c" * 64}
+SPLITS = {"train": {"n": 100, "index_sha256": "1" * 64, "pixels_sha256": "2" * 64},
+          "holdout": {"n": 40, "index_sha256": "3" * 64, "pixels_sha256": "4" * 64}}
+HOSTILE = "<svg onload=alert(1)><script>alert(1)$\\frac{$"  # HTML, script and a broken TeX formula
+HOSTILE_PROMPT = "</script><script>alert(2)</script><img src=x onerror=alert(3)>"
+
+
+def png_b64(arr: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def tile(seed: int, grey: bool, size: int = 28) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    blob = 255 * np.exp(-(((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (2 * (size / 5 + seed % 5) ** 2)))
+    img = np.clip(blob[..., None] + rng.normal(0, 20, (size, size, 1 if grey else 3)), 0, 255).astype(np.uint8)
+    return img[..., 0] if grey else img
+
+
+def metrics_for(q: float, mods=MODS, seed: int = 0) -> dict:
+    """Metrics in the agreed convention; ``q`` in [0, 1] is how good the generator is."""
+    rng = np.random.default_rng(seed)
+    ci = lambda v, w=0.05: [v - w, v + w]  # noqa: E731
+    fid = {"fd": 400 * (1 - q) + 5, "kid": 0.2 * (1 - q), "precision": q, "recall": 0.9 * q, "cmmd": 2 * (1 - q)}
+    ali = {"clip_score": 20 + 10 * q, "retrieval_top1": 0.3 + 0.6 * q, "conditional_accuracy": 0.1 + 0.8 * q}
+    mem = {"near_copy_rate": 0.01 + 0.02 * q, "distance_ratio": 1.0 - 0.1 * q, "carlini_rate": 0.0}
+    budgets = ("1", "5", "20")
+    gains = {b: {m: {arm: {"accuracy": {"mean": (0.1 * q - 0.02) / (1 + i) * (1 if arm == "mixed" else 0.6),
+                                        "ci": [(0.1 * q - 0.07) / (1 + i), (0.1 * q + 0.03) / (1 + i)],
+                                        "p_value": 0.04}}
+                         for arm in ("mixed", "synthetic")} for m in mods}
+             for i, b in enumerate(budgets)}
+    return {
+        "fidelity": {"pooled": {**fid, **{k + "_ci": ci(v) for k, v in fid.items()}},
+                     "per_modality": {m: {k: v * (1 + 0.2 * j) for k, v in fid.items()} for j, m in enumerate(mods)}},
+        "alignment": {"pooled": {**ali, **{k + "_ci": ci(v) for k, v in ali.items()}},
+                      "per_modality": {m: {k: v * (1 - 0.1 * j) for k, v in ali.items()} for j, m in enumerate(mods)}},
+        "memorisation": {"pooled": mem, "per_modality": {m: dict(mem) for m in mods},
+                         "distances": {"synthetic": list(rng.gamma(4, 0.05 + 0.05 * q, 60)),
+                                       "holdout": list(rng.gamma(4, 0.1, 60))},
+                         "closest_pairs": [{"synthetic": png_b64(tile(i + seed, i % 2 == 0)),
+                                            "train": png_b64(tile(i + seed + 1, i % 2 == 0)), "distance": 0.02 * (i + 1)}
+                                           for i in range(3)]},
+        "utility": {"pooled": {"gain_mixed_acc": gains["1"][mods[0]]["mixed"]["accuracy"]["mean"],
+                               "gain_mixed_acc_ci": gains["1"][mods[0]]["mixed"]["accuracy"]["ci"],
+                               "gain_synthetic_acc": gains["1"][mods[0]]["synthetic"]["accuracy"]["mean"],
+                               "gain_synthetic_acc_ci": gains["1"][mods[0]]["synthetic"]["accuracy"]["ci"]},
+                    "gains": gains},
+    }
+
+
+def make_result(name: str, role: str = "generalist", kind: str = "ldm", q: float = 0.5, mods=MODS,
+                reference=None, splits=None, version: int = 1, suite: str = "demo", metrics=None,
+                budget=None, fit=None, seed: int = 0) -> dict:
+    splits = copy.deepcopy(splits or SPLITS)
+    prompts = [p for m in mods for p in PROMPTS[m]]
+    gallery = {p: [png_b64(tile(seed + 7 * i + k, p.startswith("a breast"))) for k in range(2)]
+               for i, p in enumerate(prompts)}
+    r = {
+        "schema_version": 1,
+        "suite": {"name": suite, "version": version, "spec": {"name": suite},
+                  "tasks": {t: {"task": t, "params": {}} for t in ("fidelity", "alignment", "memorisation", "utility")}},
+        "generator": {"name": name, "kind": kind, "role": role, "spec": {"name": name.split("@")[0], "kind": kind},
+                      "modalities": list(mods), "budget": budget},
+        "seeds": {"suite": 0, "splits": 0, "sampling": 0},
+        "data": {"dataset_sha256": sha256_json(splits), "splits": splits,
+                 "budgets": {"1": {"n_images": 4}, "5": {"n_images": 20}, "20": {"n_images": 80}},
+                 "prompts": prompts, "prompt_modality": {p: m for m in mods for p in PROMPTS[m]}},
+        "reference": dict(REF if reference is None else reference),
+        "packages": {}, "git_commit": None, "created": f"2025-01-0{1 + seed % 9}T00:00:00+00:00",
+        "wall_time_s": 1.0,
+        "compute": {"fit": fit if fit is not None else {"wall_s": 0.0}, "sample": {"wall_s": 0.1}},
+        "metrics": metrics_for(q, mods, seed) if metrics is None else metrics,
+        "gallery": gallery,
+        "warnings": [],
+    }
+    validate_result(r, name)
+    return r
+
+
+def demo_results() -> list[dict]:
+    """A full leaderboard: generalist, specialists, an external submission and the baselines."""
+    ldm_fit = {"flops": 3.0e15, "wall_s": 3600.0, "params": 3.2e6,
+               "checkpoints": [{"fraction": f, "flops": 3.0e15 * f, "wall_s": 3600 * f, "fd": 60 + 200 * (1 - f)}
+                               for f in (0.25, 0.5, 0.75)]}
+    out = [make_result("ldm-tiny", q=0.7, fit=ldm_fit, seed=1),
+           make_result("ext-gen", role="external", kind="images", q=0.4, seed=2),
+           make_result("holdout", role="baseline", kind="holdout", q=1.0, seed=3),
+           make_result("noise", role="baseline", kind="noise", q=0.0, seed=4),
+           make_result("memoriser", role="baseline", kind="memoriser", q=0.98, seed=5)]
+    for j, m in enumerate(MODS):
+        out.append(make_result(f"ldm-tiny@{m}", role="specialist", q=0.6 - 0.1 * j, mods=(m,), budget="equal-steps",
+                               fit={"flops": 2.5e15, "wall_s": 3000.0}, seed=6 + j))
+    return out
+
+
+def publish(root: Path, results: list[dict], suite: str = "demo") -> Path:
+    folder = root / suite / "results"
+    for r in results:
+        atomic_write_json(folder / f"{r['generator']['name']}.json", r)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo_board(tmp_path_factory):
+    """The demo leaderboard, rendered once per module (tests that change it work on a copy)."""
+    from bench.report import render_all
+
+    root = tmp_path_factory.mktemp("boards")
+    publish(root, demo_results())
+    lines = []
+    out = render_all("demo", root, out=lines.append)
+    assert not [line for line in lines if "FAILED" in line or "skipped" in line], lines
+    return root / "demo", out
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+def test_renders_table_page_and_every_figure(demo_board):
+    folder, out = demo_board
+    md = (folder / "README.md").read_text()
+    page = (folder / "index.html").read_text()
+    # every column of the issue is there
+    for col in ("generator", "kind", "training compute", "FD", "KID", "precision", "recall", "CMMD", "CLIP score",
+                "retrieval", "conditional accuracy", "near-copy rate", "utility gain", "reference sha256"):
+        assert col in md and col in page, col
+    # baselines are shown apart, as bounds
+    gens, bounds = md.split("### Bounds")
+    assert "ldm-tiny" in gens and "*holdout*" in bounds and "holdout" not in gens
+    assert "3 PFLOP · 60 min" in md
+    assert "classifier:aaaaaaaa" in md
+    # the gain at the smallest budget with its CI
+    assert re.search(r"\+0\.050 \\?\[0\.000, 0\.100\\?\]", md)
+    # per-modality sections, figures embedded by relative links that exist
+    for m in MODS:
+        assert f'id="mod-{m}"' in page
+    srcs = re.findall(r'<img src="([^"]+)"', page)
+    assert srcs and all((folder / s).is_file() for s in srcs)
+    stems = {p.stem for p in out["figures"]}
+    assert stems == {"samples_bloodmnist", "samples_breastmnist", "fd_per_modality", "utility_gain",
+                     "memorisation_distances", "memorisation_closest_pairs", "quality_vs_compute",
+                     "alignment_per_modality"}
+    for s in stems:
+        assert (folder / "figures" / f"{s}.png").stat().st_size > 1000
+        assert (folder / "figures" / f"{s}.pdf").read_bytes().startswith(b"%PDF")
+    # no server, no CDN: nothing is fetched from elsewhere
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+
+
+def test_missing_and_malformed_metrics_render_as_dashes(tmp_path):
+    from bench.report import render_all
+
+    bare = make_result("bare", metrics={})
+    odd = make_result("odd", metrics={"fidelity": {"pooled": {"fd": "n/a", "kid_ci": [1]}, "per_modality": [1, 2]},
+                                      "utility": {"gains": {"1": "x"}, "pooled": None}, "junk": 3,
+                                      "memorisation": {"closest_pairs": [["not png", "nor this"], 5]}})
+    publish(tmp_path, [bare, odd])
+    lines = []
+    out = render_all("demo", tmp_path, out=lines.append)
+    md = (tmp_path / "demo" / "README.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| odd"))
+    assert row.count("—") == 11  # every metric column
+    # only the sample grids have data; every other figure says why it is skipped
+    assert {p.stem for p in out["figures"]} == {"samples_bloodmnist", "samples_breastmnist"}
+    skipped = [line for line in lines if "skipped" in line]
+    assert len(skipped) == 6 and all("(" in line for line in skipped)
+    assert not [line for line in lines if "FAILED" in line]
+
+
+def test_stale_figures_are_removed(demo_board, tmp_path):
+    from bench.report.figures import render_figures
+
+    folder = tmp_path / "demo"
+    shutil.copytree(demo_board[0], folder)
+    for p in (folder / "results").glob("*.json"):
+        r = json.loads(p.read_text())
+        r["metrics"] = {}
+        atomic_write_json(p, r)
+    render_figures("demo", tmp_path, out=lambda s: None)
+    assert not (folder / "figures" / "utility_gain.png").exists()
+    assert (folder / "figures" / "samples_bloodmnist.png").exists()
+
+
+# -- refusal and comparability --------------------------------------------------------------------
+
+def test_refuses_bad_files_by_name_and_keeps_the_others(tmp_path, capsys):
+    from bench.cli import main
+
+    good = make_result("good", q=0.6)
+    folder = publish(tmp_path, [good])
+    bad_schema = make_result("bad-schema")
+    del bad_schema["generator"]["role"]
+    (folder / "bad-schema.json").write_text(json.dumps(bad_schema))
+    tampered = make_result("tampered")
+    tampered["data"]["splits"]["train"]["n"] = 99  # the dataset hash no longer matches the splits
+    (folder / "tampered.json").write_text(json.dumps(tampered))
+    (folder / "not-json.json").write_text("{oops")
+    (folder / "renamed.json").write_text(json.dumps(make_result("someone-else")))
+    (folder / "other-suite.json").write_text(json.dumps(make_result("other-suite", suite="elsewhere")))
+
+    assert main(["leaderboard", "--suite", "demo", "--leaderboards-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    md = (tmp_path / "demo" / "README.md").read_text()
+    page = (tmp_path / "demo" / "index.html").read_text()
+    reasons = {"bad-schema.json": "'role' is a required property", "tampered.json": "dataset_sha256",
+               "not-json.json": "not valid JSON", "renamed.json": "does not match its generator",
+               "other-suite.json": "suite 'elsewhere'"}
+    for f, why in reasons.items():
+        assert re.search(rf"refused {re.escape(f)}: .*{re.escape(why)}", printed), (f, printed)
+        assert f in md and f in page
+    assert "| good |" in md and "1 comparable results" in printed
+    assert main(["figures", "--suite", "demo", "--leaderboards-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "demo" / "figures" / "fd_per_modality.png").is_file()
+    assert main(["leaderboard", "--suite", "nothing-here", "--leaderboards-dir", str(tmp_path)]) == 2
+    assert "no results folder" in capsys.readouterr().err
+
+
+def test_non_comparable_results_get_their_own_table_with_the_reason(tmp_path):
+    from bench.report.collection import load_collection
+    from bench.report.leaderboard import render_leaderboard
+
+    other_splits = copy.deepcopy(SPLITS)
+    other_splits["holdout"]["n"] = 41
+    publish(tmp_path, [make_result("a", seed=1), make_result("b", seed=2),
+                       make_result("new-clip", reference={**REF, "clip": "d" * 64}, seed=3),
+                       make_result("v2", version=2, seed=4),
+                       make_result("other-data", splits=other_splits, seed=5)])
+    coll = load_collection("demo", tmp_path)
+    assert [e.name for e in coll.main.entries] == ["a", "b"]
+    reasons = {g.entries[0].name: g.reason for g in coll.others}
+    assert "reference 'clip' sha256 dddddddddddd" in reasons["new-clip"]
+    assert "suite version 2 (leaderboard: 1)" in reasons["v2"]
+    assert "dataset sha256" in reasons["other-data"]
+    render_leaderboard("demo", tmp_path, out=lambda s: None)
+    md = (tmp_path / "demo" / "README.md").read_text()
+    main_part, rest = md.split("## Not comparable", 1)
+    assert "| a |" in main_part and "new-clip" not in main_part and "new-clip" in rest
+    page = (tmp_path / "demo" / "index.html").read_text()
+    assert page.count('class="notcomparable"') == 3
+
+
+# -- escaping -------------------------------------------------------------------------------------
+
+def hostile_results() -> list[dict]:
+    r = make_result(HOSTILE, q=0.3, seed=3)
+    r["generator"]["budget"] = "<b>x</b>"
+    r["reference"] = dict(REF)
+    r["gallery"][HOSTILE_PROMPT] = r["gallery"].pop(PROMPTS["bloodmnist"][0])
+    r["data"]["prompts"][0] = HOSTILE_PROMPT
+    r["data"]["prompt_modality"][HOSTILE_PROMPT] = "bloodmnist"
+    r["generator"]["modalities"] = ["bloodmnist", HOSTILE_PROMPT]
+    r["metrics"]["fidelity"]["per_modality"][HOSTILE_PROMPT] = {"fd": 1.0}
+    validate_result(r, "hostile")
+    return [r, make_result("fine", q=0.6, seed=4)]
+
+
+def test_hostile_generator_name_and_prompt_are_inert(tmp_path):
+    from bench.report import render_all
+
+    folder = publish(tmp_path, hostile_results())
+    (folder / "<img src=x onerror=alert(4)>.json").write_text("{}")
+    lines = []
+    out = render_all("demo", tmp_path, out=lines.append)
+    assert not [line for line in lines if "FAILED" in line], lines
+    assert "samples_bloodmnist" in {p.stem for p in out["figures"]}
+    page = (tmp_path / "demo" / "index.html").read_text()
+    md = (tmp_path / "demo" / "README.md").read_text()
+    assert page.count("<script") == 1  # only the page's own sorter
+    for text in (page, md):
+        assert "<svg" not in text and "<img src=x" not in text and "<script>alert" not in text
+        assert "onerror=alert" not in text.replace("&lt;img src=x onerror=alert", "")
+    assert "&lt;svg onload=alert(1)&gt;&lt;script&gt;alert(1)" in page
+    assert "Content-Security-Policy" in page and "'unsafe-inline'" not in page.split("script-src")[1].split(";")[0]
+
+
+# -- submission, end to end -----------------------------------------------------------------------
+
+TINY_SUITE = """\
+kind = "suite"
+name = "tinysub"
+version = 1
+description = "test suite: embedded sample, two images per prompt, no tasks"
+tasks = []
+[data]
+source = "embedded"
+subsets = ["bloodmnist", "breastmnist"]
+[splits]
+budgets = [1, 5]
+[sampling]
+n_per_prompt = 2
+[generators]
+models = ["holdout"]
+"""
+
+
+def test_submit_a_png_folder_end_to_end(tmp_path, capsys):
+    from bench.cli import main
+
+    suite = tmp_path / "tinysub.toml"
+    suite.write_text(TINY_SUITE)
+    runs, boards = tmp_path / "runs", tmp_path / "boards"
+    common = ["--runs-dir", str(runs), "--leaderboards-dir", str(boards), "--device", "cpu"]
+    assert main(["run", "--suite", str(suite), *common]) == 0
+    assert (boards / "tinysub" / "index.html").is_file()  # `run` ends by rendering
+    # the submission: the manifest template of `prompts`, filled with held-out images
+    sub = tmp_path / "submission"
+    assert main(["prompts", "--suite", str(suite), "--out", str(sub / "manifest.csv")]) == 0
+    for png in (runs / "tinysub" / "holdout" / "samples").rglob("*.png"):
+        rel = png.relative_to(runs / "tinysub" / "holdout" / "samples")
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, sub / rel)
+    capsys.readouterr()
+    assert main(["submit", "--suite", str(suite), "--images", str(sub), "--name", "my-gen", *common]) == 0
+    r = json.loads((boards / "tinysub" / "results" / "my-gen.json").read_text())
+    assert r["generator"]["role"] == "external" and r["generator"]["kind"] == "images"
+    assert r["gallery"] and len(r["data"]["prompts"]) == len(r["gallery"])
+    md = (boards / "tinysub" / "README.md").read_text()
+    assert "| my-gen | external |" in md and "*holdout*" in md
+    assert "my-gen" in (boards / "tinysub" / "index.html").read_text()
+    assert (boards / "tinysub" / "figures" / "samples_bloodmnist.png").is_file()
+
+    # validation errors are the images generator's; a bad name is refused before any work
+    lines = (sub / "manifest.csv").read_text().splitlines()
+    (sub / "manifest.csv").write_text("\n".join(lines + ["bloodmnist/class00_00000.png,a prompt nobody asked for,x,y"]))
+    capsys.readouterr()
+    assert main(["submit", "--suite", str(suite), "--images", str(sub), "--name", "my-gen2", *common]) == 2
+    assert "unknown prompt 'a prompt nobody asked for'" in capsys.readouterr().err
+    assert main(["submit", "--suite", str(suite), "--images", str(sub), "--name", "../evil", *common]) == 2
+    assert "invalid submission name" in capsys.readouterr().err
+    assert main(["submit", "--suite", str(suite), "--images", str(sub), "--name", "holdout", *common]) == 2
+    assert not (boards / "tinysub" / "results" / "my-gen2.json").exists()
+
+
+# -- the page in a real headless browser ----------------------------------------------------------
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+HARNESS = """<script>
+(function () {
+  var errors = [], alerts = [];
+  window.addEventListener("error", function (e) {
+    errors.push("error: " + (e.message || (e.target && (e.target.src || e.target.href)) || "resource"));
+  }, true);
+  document.addEventListener("securitypolicyviolation", function (e) {
+    errors.push("csp: " + e.violatedDirective + " " + e.blockedURI);
+  });
+  var ce = console.error;
+  console.error = function () { errors.push("console: " + Array.prototype.join.call(arguments, " ")); ce.apply(console, arguments); };
+  window.alert = function (m) { alerts.push(String(m)); };
+  function column(table, i) {
+    return Array.prototype.map.call(table.querySelectorAll("tbody.rows.gens tr"), function (r) {
+      return r.cells[i].getAttribute("data-v");
+    });
+  }
+  window.addEventListener("load", function () {
+    setTimeout(function () {
+      var out = {errors: errors, alerts: alerts};
+      try {
+        var table = document.getElementById("board");
+        var th = table.querySelectorAll("thead th")[COL];
+        out.before = column(table, COL);
+        th.click(); out.first = column(table, COL); out.sort1 = th.getAttribute("aria-sort");
+        th.click(); out.second = column(table, COL); out.sort2 = th.getAttribute("aria-sort");
+        out.images = Array.prototype.map.call(document.images, function (im) { return im.naturalWidth; });
+      } catch (e) { out.errors.push("harness: " + e); }
+      var pre = document.createElement("pre"); pre.id = "harness-result";
+      pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+    }, 200);
+  });
+})();
+</script>"""
+
+
+def find_browser() -> str | None:
+    env = os.environ.get("MEDSYN_BROWSER")
+    if env:
+        return env if shutil.which(env) else None
+    return next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
+
+
+def browser_args(browser: str, profile: Path) -> list[str]:
+    args = [browser, "--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+            "--disable-extensions", f"--user-data-dir={profile}", "--allow-file-access-from-files"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    return args
+
+
+def test_page_in_headless_browser(demo_board, tmp_path):
+    from bench.report.leaderboard import POOLED_HEADERS, render_leaderboard
+
+    browser = find_browser()
+    if browser is None:
+        pytest.skip("no headless browser found (install Debian's `chromium`, or set MEDSYN_BROWSER to a "
+                    "Chrome/Chromium binary)")
+    shutil.copytree(demo_board[0], tmp_path / "demo")  # its figures included
+    publish(tmp_path, hostile_results())
+    render_leaderboard("demo", tmp_path, out=lambda s: None)
+    page = tmp_path / "demo" / "index.html"
+    col = POOLED_HEADERS.index("FD ↓")
+    # the harness goes before the page's Content-Security-Policy, so the policy still governs the page
+    text = page.read_text().replace("<head>", "<head>" + HARNESS.replace("COL", str(col)), 1)
+    probe = page.with_name("probe.html")
+    probe.write_text(text)
+    try:
+        proc = subprocess.run(browser_args(browser, tmp_path / "profile")
+                              + ["--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                              capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"{browser} did not finish in 90 s")
+    m = re.search(r'<pre id="harness-result">(.*?)</pre>', proc.stdout, re.S)
+    assert m, f"page did not load in {browser}: {proc.stderr[-2000:]}"
+    import html as _html
+
+    res = json.loads(_html.unescape(m.group(1)))
+    assert res["errors"] == [] and res["alerts"] == [], res
+    nums = lambda xs: [float(x) for x in xs if x]  # noqa: E731
+    assert res["sort1"] == "ascending" and res["sort2"] == "descending"
+    assert nums(res["first"]) == sorted(nums(res["before"]))
+    assert nums(res["second"]) == sorted(nums(res["before"]), reverse=True)
+    assert nums(res["first"]) != nums(res["second"])
+    assert res["images"] and all(w > 0 for w in res["images"]), "a figure did not load"
+
+
+def test_closest_pair_fields_are_matched_by_name():
+    from bench.report.figures import parse_pair
+
+    syn, train = tile(1, True), tile(2, False)
+    # sorted keys, as result files store them: "sample_index" sorts before "synthetic"
+    item = {"distance": 0.1, "prompt": "p", "sample_index": 3, "synthetic": png_b64(syn), "train": png_b64(train),
+            "train_index": 5}
+    a, b, d = parse_pair(item)
+    assert (a[..., 0] == syn).all() and (b == train).all() and d == 0.1
+    a, b, d = parse_pair([png_b64(syn), png_b64(train), 0.2])
+    assert (a[..., 0] == syn).all() and d == 0.2
+    assert parse_pair({"synthetic": "not a png", "train": 3}) is None
