@@ -145,7 +145,7 @@ def train_clip(images: np.ndarray, texts: list[str], recipe: ClipRecipe, device:
         loss.backward()
         opt.step()
         sched.step()
-        loss_v = float(loss)
+        loss_v = float(loss.detach())
         if not np.isfinite(loss_v):
             raise FloatingPointError(f"{desc}: loss became {loss_v} at step {step}")
         bar.set_postfix(loss=f"{loss_v:.3f}")

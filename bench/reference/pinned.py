@@ -1,0 +1,266 @@
+"""The pinned reference networks of a suite: trained once on its real train split, stored, verified.
+
+``runs/<suite>/_shared/reference/`` holds ``clip.safetensors`` (the domain CLIP) and
+``classifier.safetensors`` (the label classifier over the suite's global classes), each with a JSON
+card (recipe, seed, data hashes, validation metrics, sha256). Training is a resumable stage keyed by the
+recipe and the data hashes; afterwards the weights are loaded only if their sha256 matches the card,
+and the hashes go into ``ctx.reference_hashes`` (so into every result).
+
+The recipe depends only on the suite's profile (``cpu``: minutes on two cores; ``gpu``: larger), so
+every run of a suite, on any machine of that profile, pins the same networks: same seed → same bytes
+on CPU, where training runs on one torch thread (the summation order of a multi-threaded reduction
+depends on the thread count; the CPU recipes are small enough not to need more).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+from bench.io import sha256_file
+from bench.reference.classifier import ImageClassifier, balanced_accuracy, predict_proba, train_classifier
+from bench.reference.clip import ClipRecipe, DomainClip, encode_images, encode_texts, train_clip
+from bench.reference.store import load_weights, read_card, save_weights, weights_path
+from bench.stages import SuiteContext
+
+NAMES = ("clip", "classifier")
+CPU_THREADS = 1  # torch threads while training on CPU (see fixed_cpu_threads)
+
+
+@dataclass
+class ClassifierRecipe:
+    """The label classifier's recipe (see :func:`bench.reference.classifier.train_classifier`)."""
+
+    arch: str = "resnet10t"
+    input_size: int = 0
+    steps: int = 150
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    eval_every: int = 50
+    augment: bool = True
+    seed: int = 0
+
+
+@dataclass
+class ReferenceRecipe:
+    classifier: ClassifierRecipe = field(default_factory=ClassifierRecipe)
+    clip: ClipRecipe = field(default_factory=ClipRecipe)
+
+    @classmethod
+    def for_profile(cls, profile: str, seed: int = 0) -> "ReferenceRecipe":
+        if profile == "gpu":
+            clf = ClassifierRecipe(arch="resnet18", input_size=64, steps=4000, batch_size=256, lr=1e-3,
+                                   eval_every=500, seed=seed)
+            clip = ClipRecipe(embed_dim=256, vision_width=256, vision_layers=6, vision_head_width=64,
+                              text_width=256, text_layers=4, text_heads=4, steps=4000, batch_size=512,
+                              lr=5e-4, warmup_steps=200, seed=seed)
+        else:
+            clf = ClassifierRecipe(seed=seed)
+            clip = ClipRecipe(embed_dim=64, vision_width=64, vision_layers=2, vision_head_width=32,
+                              text_width=64, text_layers=2, text_heads=2, context_length=16,
+                              steps=150, batch_size=128, lr=1e-3, warmup_steps=15, seed=seed)
+        return cls(clf, clip)
+
+
+@dataclass
+class References:
+    """The loaded reference networks of one suite and their cards."""
+
+    folder: Path
+    clip: DomainClip
+    classifier: ImageClassifier
+    cards: dict[str, dict]
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        return {name: self.cards[name]["sha256"] for name in NAMES}
+
+
+def reference_dir(ctx: SuiteContext) -> Path:
+    return ctx.shared_dir / "reference"
+
+
+def _fix(ctx: SuiteContext) -> str:
+    return (f"run `medsyn-bench reference train --suite {ctx.spec.name}` (after deleting "
+            f"{reference_dir(ctx)} if its files were altered), or restore the original files")
+
+
+def _per_modality_accuracy(pred: np.ndarray, split, dataset) -> dict:
+    out = {"accuracy": float((pred == split.classes).mean()),
+           "balanced_accuracy": balanced_accuracy(split.classes, pred)}
+    for m, mod in enumerate(dataset.modalities):
+        sel = split.modality == m
+        if sel.any():
+            out[mod.key] = float((pred[sel] == split.classes[sel]).mean())
+    return out
+
+
+def _provenance(ctx: SuiteContext, recipe) -> dict:
+    import open_clip
+    import timm
+
+    return {"suite": ctx.spec.name, "recipe": asdict(recipe), "seed": recipe.seed,
+            "data": {"train": ctx.data_hashes["splits"]["train"], "val": ctx.data_hashes["splits"]["val"]},
+            "n_classes": ctx.dataset.n_classes, "image_size": ctx.dataset.image_size,
+            "packages": {"torch": torch.__version__, "timm": timm.__version__, "open_clip": open_clip.__version__},
+            "trained_on": {"device": ctx.device, "machine": platform.machine(),
+                           "torch_threads": torch.get_num_threads()}}
+
+
+def _train_classifier(ctx: SuiteContext, recipe: ClassifierRecipe, folder: Path) -> dict:
+    ds = ctx.dataset
+    train, val, test = ds.splits["train"], ds.splits["val"], ds.splits["test"]
+    ctx.log(f"reference networks: label classifier ({recipe.arch}, {recipe.steps} steps)")
+    t0 = time.perf_counter()
+    model, info = train_classifier(train.images, train.classes, ds.n_classes, arch=recipe.arch,
+                                   input_size=recipe.input_size, steps=recipe.steps, batch_size=recipe.batch_size,
+                                   lr=recipe.lr, weight_decay=recipe.weight_decay, seed=recipe.seed,
+                                   device=ctx.device, val=(val.images, val.classes), eval_every=recipe.eval_every,
+                                   use_augment=recipe.augment, desc="reference classifier")
+    wall = time.perf_counter() - t0
+    metrics = {name: _per_modality_accuracy(predict_proba(model, s.images, device=ctx.device).argmax(1), s, ds)
+               for name, s in (("val", val), ("test", test)) if len(s)}
+    card = {**_provenance(ctx, recipe), "kind": "timm classifier over the suite's global (modality, label) classes",
+            "config": {"arch": recipe.arch, "num_classes": ds.n_classes, "input_size": recipe.input_size},
+            "training": {**asdict(info), "wall_s": wall}, "metrics": metrics,
+            "classes": [f"{ds.modalities[m].key}/{ds.modalities[m].class_names[l]}" for m, l in ds.class_table()]}
+    sha = save_weights(folder, "classifier", model.cpu(), card)
+    return {"sha256": sha, "metrics": metrics, "wall_s": wall}
+
+
+def _train_clip(ctx: SuiteContext, recipe: ClipRecipe, folder: Path) -> dict:
+    ds = ctx.dataset
+    train, val = ds.splits["train"], ds.splits["val"]
+    ctx.log(f"reference networks: domain CLIP ({recipe.steps} steps)")
+    t0 = time.perf_counter()
+    model, info = train_clip(train.images, ds.prompts_for("train"), recipe, device=ctx.device,
+                             desc="reference CLIP")
+    wall = time.perf_counter() - t0
+    prompts = [p.text for p in ds.prompt_requests()]
+    pred = (encode_images(model, val.images, device=ctx.device) @ encode_texts(model, prompts, device=ctx.device).T).argmax(1)
+    metrics = {"val": {"retrieval_top1": _per_modality_accuracy(pred, val, ds)}}
+    card = {**_provenance(ctx, recipe), "kind": "open_clip CLIP trained with symmetric InfoNCE on train image-prompt pairs",
+            "config": info.pop("config"), "training": {**info, "wall_s": wall}, "metrics": metrics,
+            "prompts": prompts}
+    sha = save_weights(folder, "clip", model.cpu(), card)
+    return {"sha256": sha, "metrics": metrics, "wall_s": wall}
+
+
+@contextlib.contextmanager
+def fixed_cpu_threads(device: str, n: int = 1):
+    """Train on CPU with a fixed number of torch threads: float reductions split across threads sum in
+    a different order, so the same seed gives the same weights (bytes) only at the same thread count."""
+    if not device.startswith("cpu"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_references(ctx: SuiteContext, recipe: ReferenceRecipe | None = None) -> dict:
+    """Train (or skip, if already trained on the same recipe and data) both networks; returns stage records."""
+    recipe = recipe or ReferenceRecipe.for_profile(ctx.spec.profile, ctx.spec.seed)
+    folder = reference_dir(ctx)
+    data = ctx.data_hashes["dataset_sha256"]
+    records = {}
+    with fixed_cpu_threads(ctx.device, CPU_THREADS):
+        records["classifier"] = ctx.stage(folder, "classifier", {"recipe": asdict(recipe.classifier), "data": data},
+                                          lambda: _train_classifier(ctx, recipe.classifier, folder))
+        records["clip"] = ctx.stage(folder, "clip", {"recipe": asdict(recipe.clip), "data": data,
+                                                     "templates": ctx.dataset.templates},
+                                    lambda: _train_clip(ctx, recipe.clip, folder))
+    return records
+
+
+def load_references(folder: Path, fix: str, device: str = "cpu") -> References:
+    """Load both networks from ``folder``, refusing missing files and weights whose sha256 differs from the card."""
+    cards = {name: read_card(folder, name, fix) for name in NAMES}
+    c = cards["classifier"]["config"]
+    classifier = ImageClassifier(c["arch"], c["num_classes"], c["input_size"])
+    classifier.load_state_dict(load_weights(folder, "classifier", cards["classifier"]["sha256"], fix))
+    clip = DomainClip(cards["clip"]["config"])
+    clip.load_state_dict(load_weights(folder, "clip", cards["clip"]["sha256"], fix))
+    return References(Path(folder), clip.to(device).eval(), classifier.to(device).eval(), cards)
+
+
+_LOADED: dict[tuple, References] = {}
+
+
+def ensure_references(ctx: SuiteContext) -> References:
+    """Train if needed, load and verify the suite's reference networks once per process, and record
+    their hashes in ``ctx.reference_hashes``."""
+    records = train_references(ctx)
+    folder = reference_dir(ctx)
+    for name, rec in records.items():  # the stage's record of what it wrote must match the card on disk
+        card_sha = read_card(folder, name, _fix(ctx))["sha256"]
+        if rec["output"].get("sha256") != card_sha:
+            raise BenchError(f"reference {name!r}: the card's sha256 differs from the one recorded at training",
+                             where=str(folder), fix=_fix(ctx))
+    key = (str(folder.resolve()), tuple(records[n]["output"]["sha256"] for n in NAMES), ctx.device)
+    if key not in _LOADED:
+        _LOADED[key] = load_references(folder, _fix(ctx), ctx.device)
+    refs = _LOADED[key]
+    ctx.reference_hashes.update(refs.hashes)
+    return refs
+
+
+def verify_references(folder: Path) -> list[tuple[str, bool, str | None, str]]:
+    """(name, ok, sha256 of the weights file or None, message) per network: files present and the
+    weights' sha256 equal to the card's."""
+    out = []
+    for name in NAMES:
+        try:
+            card = read_card(folder, name, "train the references")
+        except BenchError as exc:
+            out.append((name, False, None, exc.message))
+            continue
+        actual = sha256_file(weights_path(folder, name))
+        ok = actual == card.get("sha256")
+        out.append((name, ok, actual, f"sha256 {actual}" + ("" if ok else f" != card {card.get('sha256')}")))
+    return out
+
+
+# -- the `medsyn-bench reference` front door ---------------------------------------------------------
+
+
+def suite_reference_dir(suite: str, runs_dir: Path) -> Path:
+    from bench.specs import load_suite
+
+    return Path(runs_dir) / load_suite(suite).name / "_shared" / "reference"
+
+
+def train_for_suite(suite: str, runs_dir: Path, data_root: str | None = None, device: str = "cpu",
+                    allow_download: bool = False, log=print) -> References:
+    """Train (or find already trained) and verify a suite's reference networks outside a full run."""
+    from bench.data import load_dataset
+    from bench.io import run_lock
+    from bench.specs import load_suite
+
+    spec = load_suite(suite)
+    dataset = load_dataset(spec, data_root, allow_download)
+    suite_dir = Path(runs_dir) / spec.name
+    with run_lock(suite_dir):
+        ctx = SuiteContext(spec, dataset, suite_dir, device, log=log)
+        ctx.data_hashes = dataset.hashes()
+        return ensure_references(ctx)
+
+
+def published_hashes(suite: str, leaderboards_dir: Path) -> dict[str, dict[str, str]]:
+    """generator → reference hashes recorded in the suite's published result files."""
+    from bench.io import read_json
+    from bench.specs import load_suite
+
+    folder = Path(leaderboards_dir) / load_suite(suite).name / "results"
+    return {p.stem: read_json(p).get("reference", {}) for p in sorted(folder.glob("*.json"))}
