@@ -81,7 +81,7 @@ def from_canvas(x: torch.Tensor, size: int, grey: np.ndarray | None = None) -> n
     lo = (x.shape[-1] - size) // 2
     x = x[:, :, lo:lo + size, lo:lo + size].float().clamp(-1, 1)
     if grey is not None and grey.any():
-        g = torch.from_numpy(np.asarray(grey, dtype=bool))
+        g = torch.from_numpy(np.asarray(grey, dtype=bool)).to(x.device)
         x[g] = x[g].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
     out = ((x + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
     return out.permute(0, 2, 3, 1).cpu().numpy()

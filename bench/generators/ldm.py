@@ -1,0 +1,290 @@
+"""``ldm``: the text-guided latent diffusion model (MediSyn-style), generalist or specialist.
+
+    image (S px, padded to a C px canvas) --AutoencoderKL (f = C / latent_size)--> latents (c, L, L)
+    prompt --frozen text encoder--> token embeddings (T, D) --cross-attention--> UNet2DConditionModel
+
+Trained with the DDPM objective on cached latents, with prompt dropout (the empty prompt) so that sampling
+can use classifier-free guidance: ε = ε(∅) + g · (ε(text) − ε(∅)), g = ``guidance_scale``. Sampling uses
+DPMSolverMultistepScheduler (20 steps by default), or DDIM / DDPM. The autoencoder and the prompt
+embeddings are computed once per suite (``shared_dir``) and reused by the generalist and every specialist.
+Specialists are the same spec restricted to one modality; under "equal-compute" they train
+``steps × budget_scale`` steps. ``fit`` returns measured compute (FLOPs, wall time, parameters).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.data.dataset import PromptRequest
+from bench.errors import BenchError
+from bench.generators.autoencoder import AutoencoderSpec, decode, prepare_autoencoder
+from bench.generators.base import Generator, Samples
+from bench.generators.compute import count_flops, n_params
+from bench.generators.ldm_training import TrainConfig, train_unet
+from bench.generators.text_encoder import DEFAULT_TEXT_ENCODER, encode_prompts, resolve_encoder
+from bench.registry import register_generator
+
+SAMPLERS = ("dpm", "ddim", "ddpm")
+
+
+def _pos(v) -> bool:
+    return v > 0
+
+
+def _pos_list(v) -> bool:
+    return len(v) > 0 and all(c > 0 for c in v)
+
+
+@dataclass
+class LDMParams:
+    """``[params]`` of an ``ldm`` model spec. Sizes in px (image) or latent cells; lr per optimizer step."""
+
+    # text conditioning
+    text_encoder: str = field(default=DEFAULT_TEXT_ENCODER,
+                              metadata={"why": "the offline default, a hub name or a local folder"})
+    max_tokens: int = field(default=32, metadata={"check": _pos, "why": "must be > 0"})
+    # autoencoder
+    canvas_size: int = field(default=0, metadata={"check": lambda v: v >= 0, "why": "must be >= 0 (0 = image size)"})
+    latent_size: int = field(default=16, metadata={"check": _pos, "why": "must be > 0"})
+    latent_channels: int = field(default=4, metadata={"check": _pos, "why": "must be > 0"})
+    vae_channels: list[int] = field(default_factory=lambda: [32, 64], metadata={"check": _pos_list, "why": "positive"})
+    vae_layers_per_block: int = field(default=1, metadata={"check": _pos, "why": "must be > 0"})
+    vae_steps: int = field(default=500, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
+    vae_batch: int = field(default=32, metadata={"check": _pos, "why": "must be > 0"})
+    vae_lr: float = field(default=1e-3, metadata={"check": _pos, "why": "must be > 0"})
+    vae_kl_weight: float = field(default=1e-6, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
+    vae_path: str = ""  # a local diffusers AutoencoderKL folder, used instead of training one
+    # denoiser
+    unet_channels: list[int] = field(default_factory=lambda: [32, 64, 64], metadata={"check": _pos_list, "why": "positive"})
+    unet_attention: list[bool] = field(default_factory=lambda: [False, True, True])  # cross-attention per level
+    unet_layers_per_block: int = field(default=1, metadata={"check": _pos, "why": "must be > 0"})
+    attention_heads: int = field(default=4, metadata={"check": _pos, "why": "must be > 0"})
+    # training
+    steps: int = field(default=1000, metadata={"check": _pos, "why": "must be > 0"})
+    batch: int = field(default=64, metadata={"check": _pos, "why": "must be > 0"})
+    grad_accum: int = field(default=1, metadata={"check": _pos, "why": "must be > 0"})
+    lr: float = field(default=1e-3, metadata={"check": _pos, "why": "must be > 0"})
+    mixed_precision: str = field(default="auto", metadata={"choices": ("auto", "no", "bf16", "fp16")})
+    ema_decay: float = field(default=0.999, metadata={"check": lambda v: 0 <= v < 1, "why": "must be in [0, 1)"})
+    prompt_dropout: float = field(default=0.1, metadata={"check": lambda v: 0 <= v < 1, "why": "must be in [0, 1)"})
+    prediction_type: str = field(default="epsilon", metadata={"choices": ("epsilon", "v_prediction")})
+    beta_schedule: str = field(default="squaredcos_cap_v2",
+                               metadata={"choices": ("linear", "scaled_linear", "squaredcos_cap_v2")})
+    train_timesteps: int = field(default=1000, metadata={"check": _pos, "why": "must be > 0"})
+    checkpoint_every: int = field(default=100, metadata={"check": _pos, "why": "must be > 0"})
+    keep_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0],
+                                        metadata={"check": lambda v: all(0 < f <= 1 for f in v),
+                                                  "why": "fractions of training in (0, 1]"})
+    # sampling
+    sampler: str = field(default="dpm", metadata={"choices": SAMPLERS})
+    sample_steps: int = field(default=20, metadata={"check": _pos, "why": "must be > 0"})
+    guidance_scale: float = field(default=3.0, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
+    sample_batch: int = field(default=128, metadata={"check": _pos, "why": "must be > 0"})
+    use_ema: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        """Checks across keys that need no data: these fail when the spec is loaded."""
+        if len(self.unet_attention) != len(self.unet_channels):
+            raise BenchError(f"unet_attention has {len(self.unet_attention)} entries, unet_channels "
+                             f"{len(self.unet_channels)}", fix="give one true/false per UNet level")
+        for ch in [c for c, a in zip(self.unet_channels, self.unet_attention) if a] + [self.unet_channels[-1]]:
+            if ch % self.attention_heads:
+                raise BenchError(f"attention_heads = {self.attention_heads} does not divide the {ch} channels "
+                                 "of an attention block", fix="choose heads that divide every attention level's "
+                                                              "channels (and the last level's, for the middle block)")
+        for key in ("unet_channels", "vae_channels"):
+            chans = getattr(self, key)
+            groups = min(32, min(chans))
+            if any(c % groups for c in chans):
+                raise BenchError(f"{key} = {chans}: every entry must be a multiple of {groups} (GroupNorm groups)")
+        if self.canvas_size and self.canvas_size % self.latent_size:
+            raise BenchError(f"latent_size = {self.latent_size} does not divide canvas_size = {self.canvas_size}")
+        if self.latent_size % 2 ** (len(self.unet_channels) - 1):
+            raise BenchError(f"latent_size = {self.latent_size} cannot be halved {len(self.unet_channels) - 1} "
+                             "times by the UNet", fix="use a latent_size divisible by 2^(levels - 1)")
+
+
+def _scheduler(params: LDMParams, train_config: dict):
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+
+    cls = {"dpm": DPMSolverMultistepScheduler, "ddim": DDIMScheduler, "ddpm": DDPMScheduler}[params.sampler]
+    return cls.from_config(train_config)
+
+
+@register_generator("ldm")
+class LDMGenerator(Generator):
+    """Text-guided latent diffusion on diffusers; see the module docstring."""
+
+    role = "generalist"
+    Params = LDMParams
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        p, size = self.params, self.dataset.image_size
+        self.canvas = p.canvas_size or size
+        if self.canvas < size:
+            raise BenchError(f"canvas_size = {self.canvas} is smaller than the {size} px images",
+                             fix=f"set canvas_size >= {size} (0 = the image size)")
+        if self.canvas % p.latent_size:
+            raise BenchError(f"latent_size = {p.latent_size} does not divide the {self.canvas} px canvas "
+                             f"({size} px images)", fix="choose a latent_size that divides the canvas "
+                                                        "(e.g. pad 28 px to canvas_size = 32)")
+        factor = self.canvas // p.latent_size
+        if not p.vae_path and factor != 2 ** (len(p.vae_channels) - 1):
+            raise BenchError(f"a {self.canvas} px canvas on {p.latent_size} px latents needs an autoencoder "
+                             f"that downsamples by {factor}, but vae_channels = {p.vae_channels} downsamples by "
+                             f"{2 ** (len(p.vae_channels) - 1)}",
+                             fix="give vae_channels one entry per halving, plus one (f=2: two entries)")
+        if p.vae_path and not Path(p.vae_path).expanduser().is_dir():
+            raise BenchError("autoencoder folder not found", where=p.vae_path,
+                             fix="give a folder saved with AutoencoderKL.save_pretrained, or vae_path = \"\"")
+        resolve_encoder(p.text_encoder)  # a missing local folder fails here, before any work
+        self.stop_after: int | None = None  # tests: simulate a kill after this many steps
+        self.loss_hook = None  # tests: replace the loss (e.g. inject a NaN)
+        self.last_sample_info: dict = {}
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _ae_spec(self) -> AutoencoderSpec:
+        p = self.params
+        return AutoencoderSpec(canvas=self.canvas, channels=list(p.vae_channels),
+                               layers_per_block=p.vae_layers_per_block, latent_channels=p.latent_channels,
+                               steps=p.vae_steps, batch=p.vae_batch, lr=p.vae_lr, kl_weight=p.vae_kl_weight,
+                               path=str(Path(p.vae_path).expanduser().resolve()) if p.vae_path else "",
+                               seed=p.seed)
+
+    def _prompt_table(self):
+        texts = list(self.dataset.prompt_lookup())
+        return encode_prompts(self.params.text_encoder, texts, self.params.max_tokens, self.shared_dir)
+
+    def _noise_config(self) -> dict:
+        p = self.params
+        return {"num_train_timesteps": p.train_timesteps, "beta_schedule": p.beta_schedule,
+                "prediction_type": p.prediction_type}
+
+    def _build_unet(self, latent_channels: int, text_dim: int):
+        from diffusers import UNet2DConditionModel
+
+        p = self.params
+        torch.manual_seed(p.seed)
+        return UNet2DConditionModel(
+            sample_size=p.latent_size, in_channels=latent_channels, out_channels=latent_channels,
+            block_out_channels=tuple(p.unet_channels), layers_per_block=p.unet_layers_per_block,
+            down_block_types=tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in p.unet_attention),
+            up_block_types=tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(p.unet_attention)),
+            mid_block_type="UNetMidBlock2DCrossAttn", cross_attention_dim=text_dim,
+            attention_head_dim=p.attention_heads, norm_num_groups=min(32, min(p.unet_channels)))
+
+    def _train_config(self) -> TrainConfig:
+        p = self.params
+        mp = p.mixed_precision
+        if mp == "auto":
+            mp = "bf16" if self.device.startswith("cuda") else "no"
+        return TrainConfig(steps=max(1, round(p.steps * self.budget_scale)), batch=p.batch, lr=p.lr,
+                           grad_accum=p.grad_accum, mixed_precision=mp, ema_decay=p.ema_decay,
+                           prompt_dropout=p.prompt_dropout, checkpoint_every=p.checkpoint_every,
+                           keep_fractions=list(p.keep_fractions), seed=p.seed, noise_scheduler=self._noise_config())
+
+    def _train_rows(self):
+        """Indices into the train split of this generator's modalities, and their prompts."""
+        train = self.dataset.splits["train"]
+        texts = self.dataset.prompts_for("train", seed=self.params.seed)
+        idx = np.flatnonzero(np.isin(train.modality, self.modalities))
+        return idx, [texts[i] for i in idx]
+
+    # -- Generator interface ----------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Autoencoder (shared, cached), prompt embeddings (cached), then the UNet. ``train_flops`` is the
+        UNet's alone; the autoencoder's compute is under ``autoencoder`` (paid once per suite)."""
+        from safetensors.torch import save_file
+
+        t0 = time.perf_counter()
+        ae = prepare_autoencoder(self._ae_spec(), self.dataset, self.shared_dir, self.device)
+        table = self._prompt_table()
+        idx, texts = self._train_rows()
+        latents = ae.train_latents[torch.from_numpy(idx)]
+        unet = self._build_unet(latents.shape[1], table.embeds.shape[-1])
+        cfg = self._train_config()
+        out = train_unet(unet, latents, table.index(texts), table, cfg, self.workdir, self.device,
+                         stop_after=self.stop_after, loss_hook=self.loss_hook)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        unet = out["unet"]
+        save_file({k: v.detach().cpu().contiguous() for k, v in unet.state_dict().items()},
+                  self.workdir / "unet.safetensors")
+        out["ema"].copy_to(unet.parameters())
+        save_file({k: v.detach().cpu().contiguous() for k, v in unet.state_dict().items()},
+                  self.workdir / "unet-ema.safetensors")
+        self._ready(unet, ae, table)
+        ae_info = {k: v for k, v in ae.info.items() if k != "spec"}
+        return {**out["facts"], "device": self.device, "wall_s": time.perf_counter() - t0,
+                "unet_parameters": n_params(unet), "autoencoder_parameters": ae.info["parameters"],
+                "text_encoder": self.params.text_encoder, "text_tokens": self.params.max_tokens,
+                "train_images": len(idx), "budget_scale": self.budget_scale,
+                "autoencoder": {**ae_info, "shared": True}}
+
+    def load(self) -> None:
+        ae = prepare_autoencoder(self._ae_spec(), self.dataset, self.shared_dir, self.device)
+        table = self._prompt_table()
+        self._ready(self._build_unet(ae.train_latents.shape[1], table.embeds.shape[-1]), ae, table)
+
+    def _ready(self, unet, ae, table) -> None:
+        """Put the saved weights (EMA unless ``use_ema = false``) into ``unet`` for sampling."""
+        from safetensors.torch import load_file
+
+        name = "unet-ema.safetensors" if self.params.use_ema else "unet.safetensors"
+        unet.load_state_dict(load_file(self.workdir / name))
+        self.unet, self.ae, self.table = unet.float().eval().to(self.device), ae, table
+
+    @torch.no_grad()
+    def sample(self, prompts: list[PromptRequest], n: int, seed: int) -> Samples:
+        """``n`` images per prompt; image k of class c starts from noise seeded by (seed, c, k)."""
+        self.check_prompts(prompts)
+        p, dev = self.params, self.device
+        reqs = [q for q in prompts for _ in range(n)]
+        shape = (self.ae.train_latents.shape[1], p.latent_size, p.latent_size)
+        noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(
+            (seed * 1_000_003 + q.cls) * 100_003 + k)) for q in prompts for k in range(n)])
+        rows = self.table.index([q.text for q in reqs])
+        uncond = self.table.index([""])[0]
+        grey = np.array([self.dataset.modalities[q.modality].channels == 1 for q in reqs])
+        cfg_on = p.guidance_scale != 1.0
+        sched = _scheduler(p, self._noise_config())
+        images, flops, t0 = [], {"unet": 0, "decode": 0}, time.perf_counter()
+        for b in range(0, len(reqs), p.sample_batch):
+            sl = slice(b, b + p.sample_batch)
+            gen = torch.Generator().manual_seed(seed * 7919 + b)
+            r = rows[sl] if not cfg_on else torch.cat([torch.full_like(rows[sl], uncond), rows[sl]])
+            emb, mask = self.table.embeds[r].to(dev), self.table.mask[r].to(dev)
+            x = noise[sl].to(dev)
+            sched.set_timesteps(p.sample_steps)
+            x = x * sched.init_noise_sigma
+
+            def eps_of(x, t):
+                inp = sched.scale_model_input(torch.cat([x, x]) if cfg_on else x, t)
+                eps = self.unet(inp, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
+                if cfg_on:
+                    e_u, e_c = eps.chunk(2)
+                    eps = e_u + p.guidance_scale * (e_c - e_u)
+                return eps
+
+            if b == 0:
+                flops["unet"] = count_flops(lambda: eps_of(x, sched.timesteps[0])) / len(x)
+            for t in sched.timesteps:
+                x = sched.step(eps_of(x, t), t, x, generator=gen).prev_sample
+            z = x / self.ae.scaling
+            if b == 0:
+                flops["decode"] = count_flops(lambda: decode(self.ae.vae, z, self.dataset.image_size)) / len(x)
+            images.append(decode(self.ae.vae, z, self.dataset.image_size, grey[sl]))
+        n_img = len(reqs)
+        self.last_sample_info = {
+            "sampler": p.sampler, "sample_steps": p.sample_steps, "guidance_scale": p.guidance_scale,
+            "unet_evaluations": n_img * p.sample_steps * (2 if cfg_on else 1),
+            "flops": int(n_img * (flops["unet"] * p.sample_steps + flops["decode"])),
+            "flops_per_image": int(flops["unet"] * p.sample_steps + flops["decode"]),
+            "sampling_wall_s": time.perf_counter() - t0, "device": dev}
+        return Samples(np.concatenate(images), reqs, [seed] * n_img)

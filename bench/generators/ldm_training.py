@@ -1,0 +1,200 @@
+"""The LDM's denoiser training loop: one readable loop with Accelerate around it (as in the diffusers
+training examples), checkpoints that a killed run resumes from, EMA weights and measured FLOPs.
+
+Every micro-batch draws its images, noise, timesteps and prompt-dropout mask from a generator seeded by
+(seed, step, micro-step), so a run resumed from a checkpoint reaches the same final weights as one that
+was never interrupted (bit for bit on CPU). A checkpoint ``checkpoints/step-NNNNNN/`` holds the UNet
+(safetensors), the optimizer and EMA states and ``state.json``; it is written under a temporary name and
+renamed into place, so a kill mid-write leaves the previous checkpoint usable. Checkpoints at the spec's
+``keep_fractions`` of training (e.g. 25/50/100 %) are kept for quality-vs-compute curves; other
+periodic ones are deleted once a newer one exists.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bench.errors import BenchError
+from bench.generators.compute import count_flops
+from bench.generators.text_encoder import PromptTable
+from bench.io import atomic_write_bytes, atomic_write_json, read_json
+
+
+class TrainingStopped(Exception):
+    """Raised when ``stop_after`` steps are done: how tests simulate a killed training."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int  # optimizer steps (already scaled by the specialist budget)
+    batch: int  # images per micro-batch (per process)
+    lr: float
+    grad_accum: int  # micro-batches per optimizer step
+    mixed_precision: str  # "no" | "bf16" | "fp16"
+    ema_decay: float
+    prompt_dropout: float  # probability that an image is trained with the empty prompt (for CFG)
+    checkpoint_every: int
+    keep_fractions: list[float]
+    seed: int
+    noise_scheduler: dict  # DDPMScheduler config (num_train_timesteps, beta_schedule, prediction_type)
+
+
+def noise_scheduler(config: dict):
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(**config)
+
+
+def kept_steps(cfg: TrainConfig) -> set[int]:
+    """Steps whose checkpoints are kept for good: the spec's fractions of training, and the last."""
+    return {max(1, round(f * cfg.steps)) for f in cfg.keep_fractions} | {cfg.steps}
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    done = sorted(p for p in Path(folder).glob("step-*") if ".tmp-" not in p.name and (p / "state.json").is_file())
+    return done[-1] if done else None
+
+
+def save_checkpoint(folder: Path, step: int, unet, optimizer, ema, state: dict, keep: set[int]) -> Path:
+    from safetensors.torch import save
+
+    final = Path(folder) / f"step-{step:06d}"
+    tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in unet.state_dict().items()}
+    atomic_write_bytes(tmp / "unet.safetensors", save(weights))
+    for name, obj in (("optimizer.pt", optimizer.state_dict()), ("ema.pt", ema.state_dict())):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        atomic_write_bytes(tmp / name, buf.getvalue())
+    atomic_write_json(tmp / "state.json", {**state, "step": step})
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in Path(folder).glob("step-*"):
+        n = old.name.split("-")[1].split(".")[0]
+        if old != final and (".tmp-" in old.name or int(n) not in keep):
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: Path, unet, optimizer, ema) -> dict:
+    from safetensors.torch import load_file
+
+    unet.load_state_dict(load_file(path / "unet.safetensors"))
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+    ema.load_state_dict(torch.load(path / "ema.pt", map_location="cpu", weights_only=True))
+    return read_json(path / "state.json")
+
+
+def make_accelerator(cfg: TrainConfig, device: str):
+    """One ``accelerate.Accelerator``: single process on CPU, or whatever ``accelerate launch`` set up."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()  # a new spec in the same process may ask for another precision
+    return Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
+                       cpu=not device.startswith("cuda"))
+
+
+def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: PromptTable, cfg: TrainConfig,
+               folder: Path, device: str, log=print, stop_after: int | None = None, loss_hook=None) -> dict:
+    """Train ``unet`` to denoise ``latents`` (N, c, h, w) conditioned on ``table`` rows ``prompt_rows`` (N,).
+
+    Resumes from the newest checkpoint in ``folder/checkpoints``. Returns compute facts: steps, images
+    seen, FLOPs (one measured step × steps), wall time (summed over resumed runs), precision, processes.
+    ``loss_hook(step, loss)`` may replace the loss (tests use it to inject a NaN).
+    """
+    from diffusers import UNet2DConditionModel
+    from diffusers.training_utils import EMAModel
+
+    ckpt_dir = Path(folder) / "checkpoints"
+    keep = kept_steps(cfg)
+    acc = make_accelerator(cfg, device)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
+    ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, model_cls=UNet2DConditionModel,
+                   model_config=unet.config)
+    start, state = 0, {"wall_s": 0.0}
+    last = latest_checkpoint(ckpt_dir)
+    if last is not None:
+        state = load_checkpoint(last, unet, optimizer, ema)
+        start = int(state["step"])
+        log(f"  resuming from {last.name}")
+    unet, optimizer = acc.prepare(unet, optimizer)
+    ema.to(acc.device)
+    sched = noise_scheduler(cfg.noise_scheduler)
+    uncond = table.index([""])[0]
+    n = len(latents)
+
+    def micro_batch(step: int, micro: int):
+        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 64 + micro)
+        idx = torch.randint(0, n, (cfg.batch,), generator=gen)
+        x0 = latents[idx]
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, sched.config.num_train_timesteps, (cfg.batch,), generator=gen)
+        rows = torch.where(torch.rand(cfg.batch, generator=gen) < cfg.prompt_dropout, uncond, prompt_rows[idx])
+        target = sched.get_velocity(x0, noise, t) if sched.config.prediction_type == "v_prediction" else noise
+        d = acc.device
+        return (sched.add_noise(x0, noise, t).to(d), t.to(d), table.embeds[rows].to(d), table.mask[rows].to(d),
+                target.to(d))
+
+    def loss_of(batch):
+        noisy, t, emb, mask, target = batch
+        with acc.autocast():
+            pred = unet(noisy, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
+        return torch.nn.functional.mse_loss(pred.float(), target.float())
+
+    probe = micro_batch(-1, 0)
+    flops_per_step = count_flops(lambda: acc.backward(loss_of(probe))) * cfg.grad_accum
+    unet.zero_grad(set_to_none=True)
+
+    t0, loss = time.perf_counter(), float("nan")
+    log_every = max(1, cfg.steps // 10)
+    for step in range(start, cfg.steps):
+        for micro in range(cfg.grad_accum):
+            with acc.accumulate(unet):
+                loss_t = loss_of(micro_batch(step, micro))
+                if loss_hook is not None:
+                    loss_t = loss_hook(step, loss_t)
+                if not torch.isfinite(loss_t).item():
+                    good = latest_checkpoint(ckpt_dir)
+                    raise BenchError(
+                        f"training loss became {loss_t.item()} at step {step + 1} of {cfg.steps}",
+                        where=str(good or ckpt_dir),
+                        fix=("the last good checkpoint is kept" + (f" ({good.name})" if good else " (none yet)")
+                             + "; lower lr, or use mixed_precision = \"no\", then rerun: it resumes from there"))
+                acc.backward(loss_t)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+        ema.step(unet.parameters())
+        loss = loss_t.item()
+        done = step + 1
+        if done % log_every == 0 or done == cfg.steps:
+            log(f"  step {done}/{cfg.steps}  loss {loss:.4f}")
+        if done % cfg.checkpoint_every == 0 or done in keep:
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                wall = state["wall_s"] + time.perf_counter() - t0
+                save_checkpoint(ckpt_dir, done, acc.unwrap_model(unet), optimizer, ema,
+                                {"wall_s": wall, "loss": loss}, keep)
+        if stop_after is not None and done >= stop_after:
+            raise TrainingStopped(f"stopped after step {done}")
+    wall = state["wall_s"] + time.perf_counter() - t0
+    ema_unet = acc.unwrap_model(unet)
+    return {
+        "unet": ema_unet, "ema": ema,
+        "facts": {"steps": cfg.steps, "resumed_from_step": start, "batch": cfg.batch,
+                  "grad_accum": cfg.grad_accum, "num_processes": acc.num_processes,
+                  "images_seen": cfg.steps * cfg.batch * cfg.grad_accum * acc.num_processes,
+                  "flops_per_step": flops_per_step * acc.num_processes,
+                  "train_flops": flops_per_step * acc.num_processes * cfg.steps,
+                  "train_wall_s": wall, "final_loss": loss, "mixed_precision": acc.mixed_precision,
+                  "accelerate_device": str(acc.device),
+                  "checkpoints": sorted(p.name for p in ckpt_dir.glob("step-*") if ".tmp-" not in p.name)},
+    }

@@ -1,0 +1,117 @@
+"""``diffusers-pipeline``: any text-to-image ``DiffusionPipeline`` saved on local disk, as an external generator.
+
+The folder is what ``pipeline.save_pretrained(folder)`` writes (``model_index.json`` and one folder per
+component); it is loaded with ``DiffusionPipeline.from_pretrained(folder, local_files_only=True)``. Each
+suite prompt is passed as ``prompt`` with ``num_images_per_prompt``; outputs are resized to the suite's
+resolution (bicubic) and grey modalities get three equal channels (their channel mean).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.data.dataset import PromptRequest
+from bench.errors import BenchError
+from bench.generators.base import Generator, Samples
+from bench.registry import register_generator
+
+
+@dataclass
+class PipelineParams:
+    path: str = field(default="", metadata={"check": lambda v: bool(v), "why": "give the pipeline folder"})
+    num_inference_steps: int = field(default=20, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+    guidance_scale: float = 7.5
+    height: int = 0  # 0 = the pipeline's default
+    width: int = 0
+    batch: int = field(default=8, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+    dtype: str = field(default="auto", metadata={"choices": ("auto", "float32", "float16", "bfloat16")})
+    extra: dict = field(default_factory=dict)  # further keyword arguments of the pipeline's __call__
+
+
+@register_generator("diffusers-pipeline")
+class DiffusersPipelineGenerator(Generator):
+    """Samples the suite's prompts from a local diffusers pipeline; nothing is trained."""
+
+    role = "external"
+    Params = PipelineParams
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        folder = Path(self.params.path).expanduser()
+        if not (folder / "model_index.json").is_file():
+            raise BenchError("diffusers pipeline folder not found (no model_index.json)", where=str(folder),
+                             fix="give a folder written by pipeline.save_pretrained(folder)")
+        self.folder = folder
+        self.pipe = None
+        self.last_sample_info: dict = {}
+
+    def load(self) -> None:
+        from diffusers import DiffusionPipeline
+
+        dtype = self.params.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
+        try:
+            pipe = DiffusionPipeline.from_pretrained(self.folder, local_files_only=True,
+                                                     torch_dtype=getattr(torch, dtype))
+        except Exception as exc:
+            raise BenchError(f"diffusers pipeline did not load ({type(exc).__name__}: {str(exc)[:300]})",
+                             where=str(self.folder)) from exc
+        if "prompt" not in inspect.signature(pipe.__call__).parameters:
+            raise BenchError(f"{type(pipe).__name__} takes no text prompt", where=str(self.folder),
+                             fix="use a text-to-image pipeline")
+        pipe.set_progress_bar_config(disable=True)
+        self.pipe = pipe.to(self.device)
+
+    def fit(self) -> dict:
+        self.load()
+        return {"trained": False, "parameters": int(sum(
+            p.numel() for c in self.pipe.components.values() if isinstance(c, torch.nn.Module)
+            for p in c.parameters())), "pipeline": type(self.pipe).__name__}
+
+    @torch.no_grad()
+    def sample(self, prompts: list[PromptRequest], n: int, seed: int) -> Samples:
+        """``n`` images per prompt; the generator of each batch is seeded by (seed, class, batch start)."""
+        self.check_prompts(prompts)
+        if self.pipe is None:
+            self.load()
+        p, size = self.params, self.dataset.image_size
+        accepted = inspect.signature(self.pipe.__call__).parameters
+        kwargs = {"num_inference_steps": p.num_inference_steps, "guidance_scale": p.guidance_scale,
+                  "output_type": "np", **p.extra}
+        if p.height:
+            kwargs["height"] = p.height
+        if p.width:
+            kwargs["width"] = p.width
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+        images, reqs, t0 = [], [], time.perf_counter()
+        for q in prompts:
+            grey = self.dataset.modalities[q.modality].channels == 1
+            for b in range(0, n, p.batch):
+                k = min(p.batch, n - b)
+                gen = torch.Generator().manual_seed((seed * 1_000_003 + q.cls) * 100_003 + b)
+                out = self.pipe(prompt=q.text, num_images_per_prompt=k, generator=gen, **kwargs).images
+                images += [_to_suite(np.asarray(im), size, grey) for im in out]
+                reqs += [q] * k
+        self.last_sample_info = {"pipeline": type(self.pipe).__name__, "sampling_wall_s": time.perf_counter() - t0,
+                                 "num_inference_steps": p.num_inference_steps, "device": self.device}
+        return Samples(np.stack(images), reqs, [seed] * len(reqs))
+
+
+def _to_suite(img: np.ndarray, size: int, grey: bool) -> np.ndarray:
+    """A pipeline output (H, W, C) float in [0, 1] → uint8 (size, size, 3)."""
+    arr = (np.clip(np.nan_to_num(img.astype(np.float32)), 0, 1) * 255).round().astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.shape[2] == 1 or grey:
+        arr = np.repeat(arr.mean(axis=2, keepdims=True).round().astype(np.uint8), 3, axis=2)
+    if arr.shape[0] != size or arr.shape[1] != size:
+        arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.BICUBIC))
+    return arr[..., :3]

@@ -1,0 +1,211 @@
+"""The text-guided LDM (fit → killed → resumed → identical weights → sample), its spec checks, the
+Accelerate path, NaN handling, and the diffusers-pipeline generator. Tiny sizes: CPU seconds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bench.errors import BenchError
+from bench.generators.ldm import LDMGenerator, LDMParams
+from bench.generators.ldm_training import TrainingStopped
+from bench.specs import build_dataclass
+
+MICRO = dict(canvas_size=32, latent_size=16, vae_channels=[8, 16], vae_steps=4, vae_batch=8,
+             unet_channels=[16, 32], unet_attention=[False, True], attention_heads=2, max_tokens=16,
+             steps=6, batch=8, checkpoint_every=2, sample_steps=3, sample_batch=16, ema_decay=0.9)
+
+
+def make(dataset, root, name="ldm", modalities=None, **over):
+    params = build_dataclass(LDMParams, {**MICRO, **over}, "test")
+    gen = LDMGenerator(name, params, dataset, root / name / "fit", modalities)
+    gen.shared_dir = root / "_shared"
+    return gen
+
+
+def weights(gen, name="unet-ema.safetensors"):
+    return load_file(gen.workdir / name)
+
+
+@pytest.fixture(scope="module")
+def fitted(smoke_dataset, tmp_path_factory):
+    """One uninterrupted micro fit (shares its autoencoder cache with the other tests of this module)."""
+    root = tmp_path_factory.mktemp("ldm")
+    gen = make(smoke_dataset, root)
+    info = gen.fit()
+    return root, gen, info
+
+
+def test_fit_reports_measured_compute(fitted):
+    _, gen, info = fitted
+    assert info["steps"] == 6 and info["images_seen"] == 6 * 8
+    assert info["flops_per_step"] > 0 and info["train_flops"] == info["flops_per_step"] * 6
+    assert info["unet_parameters"] > 0 and info["device"] == "cpu" and info["wall_s"] > 0
+    ae = info["autoencoder"]
+    assert ae["shared"] and ae["train_flops"] > 0 and ae["latent_shape"] == [4, 16, 16]
+    assert 0 < ae["val_reconstruction"]["psnr_db"] < 100
+    assert set(ae["val_reconstruction"]["per_modality"]) == {"bloodmnist", "organamnist", "breastmnist"}
+    # 25 % / 50 % / 100 % of 6 steps are kept; the periodic step-4 checkpoint is not
+    assert info["checkpoints"] == ["step-000002", "step-000003", "step-000006"]
+
+
+def test_killed_training_resumes_to_the_same_weights(fitted, smoke_dataset, tmp_path):
+    root, first, _ = fitted
+    gen = make(smoke_dataset, tmp_path)
+    gen.shared_dir = root / "_shared"  # the suite's autoencoder is reused, not retrained
+    gen.stop_after = 4
+    with pytest.raises(TrainingStopped):
+        gen.fit()
+    again = make(smoke_dataset, tmp_path)
+    again.shared_dir = root / "_shared"
+    info = again.fit()
+    assert info["resumed_from_step"] == 4 and info["autoencoder"]["cache_hit"]
+    for name in ("unet.safetensors", "unet-ema.safetensors"):
+        a, b = weights(first, name), weights(again, name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sample_is_deterministic_at_the_dataset_resolution(fitted, smoke_dataset):
+    root, gen, _ = fitted
+    prompts = smoke_dataset.prompt_requests()[::7]
+    s1 = gen.sample(prompts, 2, seed=3)
+    assert s1.images.shape == (2 * len(prompts), 28, 28, 3) and s1.images.dtype == np.uint8
+    grey = [i for i, r in enumerate(s1.requests) if smoke_dataset.modalities[r.modality].channels == 1]
+    assert grey and all((s1.images[i, ..., 0] == s1.images[i, ..., 2]).all() for i in grey)
+    info = gen.last_sample_info
+    assert info["flops"] > 0 and info["unet_evaluations"] == 2 * len(prompts) * 3 * 2
+    reloaded = make(smoke_dataset, root)
+    reloaded.load()
+    assert np.array_equal(reloaded.sample(prompts, 2, seed=3).images, s1.images)
+    assert not np.array_equal(gen.sample(prompts, 2, seed=4).images, s1.images)
+
+
+def test_specialist_equal_compute_trains_a_fraction(fitted, smoke_dataset):
+    root, _, _ = fitted
+    spec = make(smoke_dataset, root, name="ldm@bloodmnist-eqcompute", modalities=[0], steps=6)
+    spec.budget_scale = 1 / 3
+    info = spec.fit()
+    assert info["steps"] == 2 and info["train_images"] == int((smoke_dataset.splits["train"].modality == 0).sum())
+    with pytest.raises(BenchError, match="does not cover"):
+        spec.sample(smoke_dataset.prompt_requests([1]), 1, 0)
+
+
+def test_accelerate_gradient_accumulation(fitted, smoke_dataset, tmp_path):
+    root, _, _ = fitted
+    gen = make(smoke_dataset, tmp_path, steps=2, grad_accum=2, mixed_precision="no")
+    gen.shared_dir = root / "_shared"
+    info = gen.fit()
+    assert info["grad_accum"] == 2 and info["num_processes"] == 1 and info["mixed_precision"] == "no"
+    assert info["images_seen"] == 2 * 8 * 2 and info["accelerate_device"] == "cpu"
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(fitted, smoke_dataset, tmp_path):
+    root, _, _ = fitted
+    gen = make(smoke_dataset, tmp_path)
+    gen.shared_dir = root / "_shared"
+    gen.loss_hook = lambda step, loss: loss * float("nan") if step == 4 else loss
+    with pytest.raises(BenchError, match="nan") as exc:
+        gen.fit()
+    assert "step-000004" in exc.value.render()
+    assert (gen.workdir / "checkpoints" / "step-000004" / "unet.safetensors").is_file()
+
+
+# -- spec validation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("over, message", [
+    (dict(canvas_size=32, latent_size=12), "does not divide"),
+    (dict(unet_channels=[16, 48], attention_heads=5), "attention_heads"),
+    (dict(unet_attention=[True]), "one true/false"),
+])
+def test_impossible_sizes_fail_at_spec_load(over, message):
+    with pytest.raises(BenchError, match=message):
+        build_dataclass(LDMParams, {**MICRO, **over}, "test")
+
+
+def test_latent_size_must_divide_the_image(smoke_dataset, tmp_path):
+    with pytest.raises(BenchError, match="does not divide the 28 px canvas"):
+        make(smoke_dataset, tmp_path, canvas_size=0, latent_size=16)
+    with pytest.raises(BenchError, match="downsamples by"):
+        make(smoke_dataset, tmp_path, latent_size=8)  # f=4 asked of an f=2 autoencoder
+
+
+def test_missing_local_folders(smoke_dataset, tmp_path):
+    with pytest.raises(BenchError, match="text encoder folder not found"):
+        make(smoke_dataset, tmp_path, text_encoder=str(tmp_path / "nope"))
+    with pytest.raises(BenchError, match="autoencoder folder not found"):
+        make(smoke_dataset, tmp_path, vae_path=str(tmp_path / "nope"))
+
+
+def test_text_encoder_that_does_not_load(smoke_dataset, tmp_path):
+    bad = tmp_path / "broken-encoder"
+    bad.mkdir()
+    (bad / "config.json").write_text('{"model_type": "not-a-model"}')
+    gen = make(smoke_dataset, tmp_path, text_encoder=str(bad))
+    with pytest.raises(BenchError, match="did not load"):
+        gen.fit()
+
+
+def test_shipped_ldm_specs_validate():
+    from bench.specs import load_model
+
+    for name in ("ldm-tiny", "ldm-small", "ldm-base"):
+        spec = load_model(name)
+        assert spec.kind == "ldm"
+
+
+# -- diffusers-pipeline ----------------------------------------------------------------------------
+
+
+def test_diffusers_pipeline_generator(smoke_dataset, tmp_path):
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from bench.generators.pipeline import DiffusersPipelineGenerator, PipelineParams
+    from bench.generators.text_encoder import resolve_encoder
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(resolve_encoder("all-MiniLM-L6-v2")[0], local_files_only=True)
+    tok.model_max_length = 16
+    text = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=32))
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+                                layers_per_block=1, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
+                                attention_head_dim=2, norm_num_groups=8)
+    vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet,
+                                   scheduler=DDIMScheduler(clip_sample=False), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(tmp_path / "pipe")
+
+    params = build_dataclass(PipelineParams, {"path": str(tmp_path / "pipe"), "num_inference_steps": 2,
+                                              "height": 16, "width": 16, "batch": 2}, "test")
+    gen = DiffusersPipelineGenerator("pipe", params, smoke_dataset, tmp_path / "run" / "fit")
+    assert gen.fit()["parameters"] > 0
+    prompts = smoke_dataset.prompt_requests()[::10]
+    s = gen.sample(prompts, 3, seed=0)
+    assert s.images.shape == (3 * len(prompts), 28, 28, 3) and s.images.dtype == np.uint8
+    assert np.array_equal(gen.sample(prompts, 3, seed=0).images, s.images)
+
+    with pytest.raises(BenchError, match="model_index.json"):
+        DiffusersPipelineGenerator("pipe", dataclasses.replace(params, path=str(tmp_path)), smoke_dataset,
+                                   tmp_path / "x")
+
+
+def test_sample_grid_png(fitted, smoke_dataset, tmp_path):
+    from PIL import Image
+
+    from bench.generators.base import write_samples
+    from bench.report.grid import write_grid
+
+    _, gen, _ = fitted
+    samples = gen.sample(smoke_dataset.prompt_requests()[:3], 2, seed=0)
+    write_samples(tmp_path / "g" / "samples", samples, smoke_dataset)
+    out = write_grid(tmp_path / "g", smoke_dataset, n_real=2, n_gen=2)
+    assert Image.open(out).size[1] == 3 * (28 * 2 + 14)
