@@ -71,6 +71,115 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=None, help="images per prompt (default: the suite's n_per_prompt)")
     p.add_argument("--out", default=None, help="write a manifest template CSV here (default: print prompts)")
     _add_data_args(p)
+
+    p = sub.add_parser("leaderboard", help="render leaderboards/<suite>/README.md and index.html from result files",
+                       description="Render the leaderboard of a suite from leaderboards/<suite>/results/*.json "
+                                   "alone. Files that fail the schema or whose hashes disagree are refused "
+                                   "(named, with the reason); results that are not comparable are shown apart.")
+    p.add_argument("--suite", required=True, help="suite name")
+    p.add_argument("--leaderboards-dir", default="leaderboards", help="default: leaderboards/")
+    p = sub.add_parser("figures", help="render the paper figures of a suite from result files (PNG + PDF)",
+                       description="Write leaderboards/<suite>/figures/: sample grids, FD per modality, utility "
+                                   "gain vs budget, memorisation, quality vs compute, alignment. A figure whose "
+                                   "data the results lack is skipped with the reason.")
+    p.add_argument("--suite", required=True, help="suite name")
+    p.add_argument("--leaderboards-dir", default="leaderboards", help="default: leaderboards/")
+    p = sub.add_parser("submit", help="score an external generator's image folder and add it to the leaderboard",
+                       description="Score a folder of images with manifest.csv (path,prompt; template: "
+                                   "medsyn-bench prompts --suite S --out DIR/manifest.csv) on a suite's tasks, "
+                                   "publish its result and re-render the leaderboard and figures.")
+    p.add_argument("--suite", required=True, help="suite name (see `medsyn-bench list suites`) or a .toml path")
+    p.add_argument("--images", required=True, help="folder holding manifest.csv and the images it lists")
+    p.add_argument("--name", required=True, help="the generator's name on the leaderboard (letters, digits, . _ + @ -)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
+    p.add_argument("--leaderboards-dir", default="leaderboards", help="default: leaderboards/")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    _add_data_args(p)
+
+    p = sub.add_parser("reader-study", help="a blinded reader study: clinicians rate realism and text alignment",
+                       description="Create a blinded study of real held-out and synthetic images, serve it to "
+                                   "readers in a browser, and analyse their answers.")
+    rsub = p.add_subparsers(dest="rs_command", metavar="ACTION", required=True)
+    q = rsub.add_parser("create", help="build a balanced, shuffled, blinded study from run folders")
+    q.add_argument("--suite", required=True, help="suite name or .toml path")
+    q.add_argument("--generators", required=True, help="comma-separated generators whose samples to include")
+    q.add_argument("--n", type=int, default=50, help="images in the study, half of them real (default: 50)")
+    q.add_argument("--runs-dir", default="runs", help="where the run folders are (default: runs/)")
+    q.add_argument("--out", default=None, help="study folder (default: studies/<suite>-<time>)")
+    q.add_argument("--readers", type=int, default=3, help="number of reader codes to make (default: 3)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--title", default="Reader study", help="title shown to readers (do not name generators)")
+    _add_data_args(q)
+    q = rsub.add_parser("serve", help="serve a study to readers in the browser")
+    q.add_argument("study", nargs="+", help="study folder(s); each reader code opens its own study")
+    q.add_argument("--port", type=int, default=8000)
+    q.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    q = rsub.add_parser("analyse", help="accuracy/AUC, alignment ratings, agreement; writes analysis.json + .png")
+    q.add_argument("study", help="study folder")
+    q.add_argument("--runs-dir", default=None, help="run folders with result JSON (default: the one used at create)")
+
+    p = sub.add_parser("reference", help="train, describe or verify a suite's pinned reference networks",
+                       description="The domain CLIP and label classifier that metrics look through: trained once "
+                                   "per suite on its real train split, stored as safetensors with a JSON card, "
+                                   "pinned by sha256 in every result.")
+    rsub = p.add_subparsers(dest="reference_command", metavar="ACTION", required=True)
+    for action, help_text in (("train", "train them (skipped if already trained on the same recipe and data)"),
+                              ("info", "print their cards: recipe, seed, validation metrics, sha256"),
+                              ("verify", "re-hash the weights against their cards and the published results")):
+        q = rsub.add_parser(action, help=help_text)
+        q.add_argument("--suite", required=True)
+        q.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
+        if action == "train":
+            q.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+            _add_data_args(q)
+        if action == "verify":
+            q.add_argument("--leaderboards-dir", default="leaderboards",
+                           help="published results to compare hashes with (default: leaderboards/)")
+
+    p = sub.add_parser("utility", help="run the utility task alone for one generator (fit and sample it if needed)",
+                       description="Train classifiers on real, synthetic, mixed and augmented data at each low-data "
+                                   "budget and print the paired gains over real-only. Finished cells, fits and "
+                                   "samples are reused; the generator's result.json is not rewritten.")
+    p.add_argument("--suite", required=True, help="suite name (see `medsyn-bench list suites`) or a .toml path")
+    p.add_argument("--generator", required=True, help="one of the suite's generators, e.g. holdout or ldm@bloodmnist")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    _add_data_args(p)
+
+    p = sub.add_parser("grid", help="write a PNG sample grid of one generator (rows = prompts, real | generated)")
+    p.add_argument("--suite", required=True, help="suite name or .toml path")
+    p.add_argument("--generator", required=True, help="a generator of the suite that has been sampled")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
+    p.add_argument("--out", default=None, help="PNG to write (default: runs/<suite>/<generator>/grid.png)")
+    p.add_argument("--n", type=int, default=8, help="generated images per prompt (default: 8)")
+    _add_data_args(p)
+
+    p = sub.add_parser("foundation", help="contrastive foundation encoder probes: on the cardiac cine phantom or "
+                                          "on a suite generator's image-prompt pairs",
+                       description="Pretrain a sequence encoder contrastively on image-text pairs, then probe it "
+                                   "(zero-shot, linear, fine-tune, from scratch) at label budgets. --phantom runs "
+                                   "on the cardiac cine phantom; --suite/--generator on a suite's real and "
+                                   "synthetic pairs. Parameters: tasks/foundation.toml [params].")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--phantom", action="store_true", help="run on the cardiac cine phantom (not patient data)")
+    g.add_argument("--suite", help="suite name or .toml path (with --generator)")
+    g.add_argument("--folder", help="your own sequences: a folder with sequences.csv (see the README)")
+    p.add_argument("--generator", default=None, help="with --suite: one of the suite's generators")
+    p.add_argument("--frames", type=int, default=None, help="--folder: frames per sequence (default: phantom_frames)")
+    p.add_argument("--size", type=int, default=None, help="--folder: resize frames to SIZE × SIZE")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
+    p.add_argument("--out", default=None, help="--phantom/--folder: result JSON (default: "
+                                                "runs/foundation/phantom.json, FOLDER/foundation.json)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    _add_data_args(p)
+
+    p = sub.add_parser("perf", help="speed benchmark: ratios against the obvious alternatives, measured side by side",
+                       description="Time sampling (DPM-Solver vs DDPM), training (cached vs on-the-fly encoding), "
+                                   "nearest neighbours (faiss vs scikit-learn), feature throughput, memory growth, "
+                                   "the smoke suite end to end and, on a GPU, bf16. Prints a table, writes JSON.")
+    p.add_argument("--quick", action="store_true", help="reduced sizes, about two minutes (not comparable)")
+    p.add_argument("--out", default="perf.json", help="where to write the JSON report (default: perf.json)")
+    p.add_argument("--work-dir", default=None, help="keep the fitted ldm-tiny here to reuse it on the next run")
     return parser
 
 
@@ -86,6 +195,9 @@ def cmd_run(args) -> int:
     published = [p for p in paths if "results" in p.parts]
     if published:
         print(f"results:     {published[0].parent.resolve()}")
+        from bench.report import render_all
+
+        render_all(published[0].parent.parent.name, Path(args.leaderboards_dir))
     return 0
 
 
@@ -176,7 +288,169 @@ def cmd_prompts(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "prompts": cmd_prompts}
+def cmd_reader_study(args) -> int:
+    if args.rs_command == "create":
+        from bench.readerstudy.create import create_study
+
+        study, readers = create_study(args.suite, args.generators.split(","), args.n, Path(args.runs_dir),
+                                      Path(args.out) if args.out else None, args.readers, args.seed, args.title,
+                                      args.data_root, args.download)
+        print("reader codes (give one to each reader):")
+        for r in readers:
+            print(f"  {r.name}: {r.code}")
+        print(f"serve it with: medsyn-bench reader-study serve {study.folder}")
+        return 0
+    if args.rs_command == "serve":
+        from bench.readerstudy.app import serve
+        from bench.readerstudy.store import open_study
+
+        studies = [open_study(s) for s in args.study]
+        print(f"reader study at http://{args.host}:{args.port}/  (Ctrl+C to stop; answers are saved as they come)")
+        serve(studies, args.host, args.port)
+        return 0
+    from bench.readerstudy.analyse import analyse_study
+
+    json_path, png_path = analyse_study(args.study, args.runs_dir)
+    print(f"wrote {json_path}\nwrote {png_path}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "prompts": cmd_prompts, "reader-study": cmd_reader_study}
+
+
+def cmd_leaderboard(args) -> int:
+    from bench.report.leaderboard import render_leaderboard
+
+    render_leaderboard(args.suite, Path(args.leaderboards_dir))
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from bench.report.figures import render_figures
+
+    render_figures(args.suite, Path(args.leaderboards_dir))
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from bench.report import render_all
+    from bench.run import submit_images
+
+    paths = submit_images(args.suite, Path(args.images), args.name, Path(args.runs_dir), Path(args.leaderboards_dir),
+                          args.data_root, args.device, args.download)
+    published = [p for p in paths if "results" in p.parts]
+    print(f"\nsubmitted {args.name}: {published[0] if published else paths[0]}")
+    render_all(published[0].parent.parent.name, Path(args.leaderboards_dir))
+    return 0
+
+
+COMMANDS.update(leaderboard=cmd_leaderboard, figures=cmd_figures, submit=cmd_submit)
+
+
+def cmd_reference(args) -> int:
+    from bench.reference import pinned
+
+    folder = pinned.suite_reference_dir(args.suite, Path(args.runs_dir))
+    if args.reference_command == "train":
+        from bench.run import resolve_device
+
+        refs = pinned.train_for_suite(args.suite, Path(args.runs_dir), args.data_root, resolve_device(args.device),
+                                      args.download)
+        for name, sha in refs.hashes.items():
+            print(f"{name:<11} sha256 {sha}  ({refs.folder / (name + '.safetensors')})")
+        return 0
+    if args.reference_command == "info":
+        from bench.io import dumps_json
+
+        for name in pinned.NAMES:
+            card = pinned.read_card(folder, name, f"run `medsyn-bench reference train --suite {args.suite}`")
+            print(f"# {name}\n" + dumps_json({k: v for k, v in card.items() if k not in ("prompts", "classes")}))
+        return 0
+    checks = pinned.verify_references(folder)
+    for name, ok, sha, msg in checks:
+        print(f"{name:<11} {'ok' if ok else 'MISSING' if sha is None else 'MISMATCH':<9}{msg}")
+    bad = sum(not ok for _, ok, _, _ in checks)
+    local = {name: sha for name, ok, sha, _ in checks if ok}
+    for gen, hashes in pinned.published_hashes(args.suite, Path(args.leaderboards_dir)).items():
+        diff = sorted(n for n in pinned.NAMES if n in local and hashes.get(n) != local[n])
+        print(f"  published {gen}: " + (f"different {', '.join(diff)} (not comparable)" if diff else "same references"))
+    if bad:
+        raise BenchError(f"{bad} reference network(s) missing or altered", where=str(folder),
+                         fix=f"delete {folder} and run `medsyn-bench reference train --suite {args.suite}`")
+    return 0
+
+
+COMMANDS["reference"] = cmd_reference
+
+
+def cmd_utility(args) -> int:
+    from bench.metrics.utility import format_gains
+    from bench.run import run_task
+
+    t0 = time.perf_counter()
+    out = run_task(args.suite, "utility", args.generator, Path(args.runs_dir), args.data_root, args.device,
+                   args.download)
+    print(format_gains(out))
+    print(f"\ndone in {time.perf_counter() - t0:.1f} s; metrics in "
+          f"{Path(args.runs_dir).resolve() / Path(args.suite).stem / args.generator / 'stages' / 'task-utility.json'}")
+    return 0
+
+
+COMMANDS["utility"] = cmd_utility
+
+
+def cmd_grid(args) -> int:
+    from bench.data import load_dataset
+    from bench.report.grid import write_grid
+    from bench.specs import load_suite
+
+    spec = load_suite(args.suite)
+    ds = load_dataset(spec, args.data_root, args.download)
+    path = write_grid(Path(args.runs_dir) / spec.name / args.generator, ds, args.out, n_gen=args.n)
+    print(f"wrote {path}")
+    return 0
+
+
+COMMANDS["grid"] = cmd_grid
+
+
+def cmd_foundation(args) -> int:
+    from bench.metrics.foundation import run_foundation_phantom, run_foundation_suite
+    from bench.foundation.experiment import format_table
+
+    t0 = time.perf_counter()
+    if args.phantom:
+        out = Path(args.out) if args.out else Path(args.runs_dir) / "foundation" / "phantom.json"
+        metrics = run_foundation_phantom(out, args.device)["metrics"]
+    elif args.folder:
+        from bench.metrics.foundation import run_foundation_folder
+
+        out = Path(args.out) if args.out else Path(args.folder) / "foundation.json"
+        metrics = run_foundation_folder(args.folder, out, args.frames, args.size, args.device)["metrics"]
+    else:
+        if not args.generator:
+            raise BenchError("--suite needs --generator", where="medsyn-bench foundation",
+                             fix="name one of the suite's generators, e.g. --generator holdout")
+        metrics, out = run_foundation_suite(args.suite, args.generator, Path(args.runs_dir), args.data_root,
+                                            args.device, args.download)
+    print(format_table(metrics["probes"]))
+    print(f"\ndone in {time.perf_counter() - t0:.1f} s; result: {out}")
+    return 0
+
+
+COMMANDS["foundation"] = cmd_foundation
+
+
+def cmd_perf(args) -> int:
+    from bench.perf import format_table, run_perf
+
+    report = run_perf(args.quick, Path(args.out), Path(args.work_dir) if args.work_dir else None)
+    print(format_table(report))
+    print(f"wrote {args.out}")
+    return 0
+
+
+COMMANDS["perf"] = cmd_perf
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,9 +69,10 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
     return entries
 
 
-def build_tasks(spec: SuiteSpec, ctx: SuiteContext) -> list:
+def build_tasks(spec: SuiteSpec, ctx: SuiteContext, names: list[str] | None = None) -> list:
+    """The suite's tasks (or those of them in ``names``), parameters validated and overrides applied."""
     tasks = []
-    for tname in spec.tasks:
+    for tname in (t for t in spec.tasks if names is None or t in names):
         tspec = load_task(tname)
         cls = task_class(tspec.task, where=tspec.path)
         table = {**tspec.params, **spec.overrides.get(tname, {})}
@@ -91,7 +92,8 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=print) -> dict:
+def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print) -> tuple[GeneratorRun, dict, dict]:
+    """Fit and sample one generator (each a resumable stage); returns its run and the two stage records."""
     spec, dataset = ctx.spec, ctx.dataset
     folder = ctx.suite_dir / entry.name
     cls = generator_class(entry.model.kind)
@@ -125,14 +127,25 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
     log(f"[{entry.name}] sample {spec.sampling.n_per_prompt} per prompt × {len(prompts)} prompts")
     smp = ctx.stage(folder, "sample", sample_inputs, do_sample)
     samples = read_samples(folder / "samples", dataset)
-    run = GeneratorRun(entry, gen, folder, samples, smp["input_hash"])
+    return GeneratorRun(entry, gen, folder, samples, smp["input_hash"]), fit, smp
+
+
+def task_stage(run: GeneratorRun, task, ctx: SuiteContext, log=print) -> dict:
+    """One task's metrics for one generator, as the resumable stage ``task-<name>``; returns its record."""
+    log(f"[{run.entry.name}] {task.spec.name}")
+    inputs = {"task": dataclasses.asdict(task.params), "kind": task.spec.task, "samples": run.samples_hash,
+              "reference": ctx.reference_hashes, "data": ctx.data_hashes["dataset_sha256"]}
+    return ctx.stage(run.folder, f"task-{task.spec.name}", inputs, lambda: task.evaluate(run))
+
+
+def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=print) -> dict:
+    spec, dataset = ctx.spec, ctx.dataset
+    run, fit, smp = sample_generator(entry, ctx, log)
+    gen, samples, prompts = run.generator, run.samples, dataset.prompt_requests(entry.modalities)
 
     metrics, task_wall = {}, 0.0
     for task in tasks:
-        log(f"[{entry.name}] {task.spec.name}")
-        inputs = {"task": dataclasses.asdict(task.params), "kind": task.spec.task, "samples": smp["input_hash"],
-                  "reference": ctx.reference_hashes, "data": ctx.data_hashes["dataset_sha256"]}
-        rec = ctx.stage(folder, f"task-{task.spec.name}", inputs, lambda t=task: t.evaluate(run))
+        rec = task_stage(run, task, ctx, log)
         metrics[task.spec.name] = rec["output"]
         task_wall += rec["wall_s"]
 
@@ -147,7 +160,8 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
         "seeds": {"suite": spec.seed, "splits": spec.splits.seed, "sampling": spec.sampling.seed},
         "data": {**ctx.data_hashes, "budgets": {str(n): {"n_images": len(idx), "sha256": sha256_json(idx.tolist())}
                                                 for n, idx in ctx.budgets.items()},
-                 "provenance": dataset.provenance, "prompts": [p.text for p in prompts]},
+                 "provenance": dataset.provenance, "prompts": [p.text for p in prompts],
+                 "prompt_modality": {p.text: dataset.modalities[p.modality].key for p in prompts}},
         "reference": dict(ctx.reference_hashes),
         "packages": package_versions(),
         "git_commit": git_commit(project_root()),
@@ -182,6 +196,17 @@ def _spec_dict(spec: SuiteSpec) -> dict:
     return d
 
 
+def set_deterministic(seed: int) -> None:
+    """Seed torch and numpy's legacy global RNG and ask torch for deterministic kernels where they
+    exist (warn-only where an op has none), so a CPU run with the same seed gives the same numbers."""
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         if device.startswith("cuda"):
@@ -196,10 +221,34 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def suite_context(spec: SuiteSpec, dataset: Dataset, suite_dir: Path, device: str = "auto", log=print) -> SuiteContext:
+    """The context every task and generator of one suite run shares (seeds set, hashes and budgets computed)."""
+    set_deterministic(spec.seed)
+    ctx = SuiteContext(spec, dataset, suite_dir, resolve_device(device), log=log)
+    ctx.data_hashes = dataset.hashes()
+    ctx.budgets = dataset.budget_indices(spec.splits.budgets, spec.splits.seed)
+    return ctx
+
+
+def select_entries(spec: SuiteSpec, entries: list[GeneratorEntry], only: list[str] | None) -> list[GeneratorEntry]:
+    """The entries named in ``only`` (all when None); an unknown name is an error listing the known ones."""
+    if not only:
+        return entries
+    unknown = sorted(set(only) - {e.name for e in entries})
+    if unknown:
+        raise BenchError(f"unknown generator {unknown[0]!r} for suite {spec.name!r}", where=spec.path,
+                         fix=f"generators of this suite: {', '.join(e.name for e in entries)}")
+    return [e for e in entries if e.name in only]
+
+
 def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
               only: list[str] | None = None, device: str = "auto", publish_dir: Path | None = None,
-              allow_download: bool = False, fresh: bool = False, log=print) -> list[Path]:
-    """Run a suite end to end; returns the paths of the result files written."""
+              allow_download: bool = False, fresh: bool = False, log=print,
+              entries: list[GeneratorEntry] | None = None) -> list[Path]:
+    """Run a suite end to end; returns the paths of the result files written.
+
+    ``entries`` replaces the suite's own generators (e.g. one ad-hoc submission, see
+    :func:`submit_images`); suite-level preparation is shared and resumable either way."""
     spec = load_suite(suite)
     dataset = load_dataset(spec, data_root, allow_download)
     suite_dir = Path(runs_dir) / spec.name
@@ -209,16 +258,8 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
             for child in suite_dir.iterdir():
                 if child.name != ".lock":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
-        ctx = SuiteContext(spec, dataset, suite_dir, resolve_device(device), log=log)
-        ctx.data_hashes = dataset.hashes()
-        ctx.budgets = dataset.budget_indices(spec.splits.budgets, spec.splits.seed)
-        entries = generator_entries(spec, dataset)
-        if only:
-            unknown = sorted(set(only) - {e.name for e in entries})
-            if unknown:
-                raise BenchError(f"unknown generator {unknown[0]!r} for suite {spec.name!r}", where=spec.path,
-                                 fix=f"generators of this suite: {', '.join(e.name for e in entries)}")
-            entries = [e for e in entries if e.name in only]
+        ctx = suite_context(spec, dataset, suite_dir, device, log)
+        entries = select_entries(spec, generator_entries(spec, dataset) if entries is None else list(entries), only)
         log(f"suite {spec.name}: {len(dataset.modalities)} modalities, "
             f"{', '.join(f'{k} {len(s)}' for k, s in dataset.splits.items())} images; "
             f"{len(entries)} generators; device {ctx.device}")
@@ -232,3 +273,63 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
             if publish_dir is not None:
                 written.append(write_result(Path(publish_dir) / spec.name / "results" / f"{entry.name}.json", result))
     return written
+
+
+def run_task(suite: str, task_name: str, generator: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
+             device: str = "auto", allow_download: bool = False, log=print) -> dict:
+    """Run one task of a suite for one of its generators alone; returns the task's metrics.
+
+    The generator's fit and sample stages are reused (or run first) and the task's suite-level
+    preparation is resumable, as in a full run; the task's output is the stage marker
+    ``runs/<suite>/<generator>/stages/task-<task>.json``. The generator's ``result.json`` is left as is
+    (a full ``run`` of the suite writes it, reusing every finished stage)."""
+    spec = load_suite(suite)
+    if task_name not in spec.tasks:
+        raise BenchError(f"suite {spec.name!r} does not run task {task_name!r}", where=spec.path,
+                         fix=f"tasks of this suite: {', '.join(spec.tasks) or '(none)'}")
+    dataset = load_dataset(spec, data_root, allow_download)
+    suite_dir = Path(runs_dir) / spec.name
+    with run_lock(suite_dir):
+        ctx = suite_context(spec, dataset, suite_dir, device, log)
+        (entry,) = select_entries(spec, generator_entries(spec, dataset), [generator])
+        (task,) = build_tasks(spec, ctx, [task_name])
+        task.prepare()
+        run, _, _ = sample_generator(entry, ctx, log)
+        return task_stage(run, task, ctx, log)["output"]
+
+
+SUBMISSION_NAME = r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,63}"
+
+
+def submit_images(suite: str, folder: Path, name: str, runs_dir: Path = Path("runs"),
+                  publish_dir: Path | None = Path("leaderboards"), data_root: str | None = None,
+                  device: str = "auto", allow_download: bool = False, log=print) -> list[Path]:
+    """Score an external generator's image folder (``manifest.csv``: path,prompt) on a suite.
+
+    Builds in memory the model spec an ``images`` entry in ``models/`` would hold and runs the suite's
+    tasks for it alone; validation is the images generator's. The spec's description carries a hash
+    of the folder's files, so resubmitting changed images redoes every stage."""
+    import re
+
+    from bench.io import sha256_file
+
+    if not re.fullmatch(SUBMISSION_NAME, name):
+        raise BenchError(f"invalid submission name {name!r}", where="--name",
+                         fix="use 1-64 letters, digits and . _ + @ - (it names a folder and a result file)")
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir():
+        raise BenchError("image folder not found", where=str(folder))
+    spec = load_suite(suite)
+    if name in spec.generators.models or any(name.startswith(f"{m}@") for m in spec.generators.specialists):
+        raise BenchError(f"{name!r} is one of the suite's own generators", where="--name",
+                         fix="choose another name for the submission")
+    h = sha256_json(sorted((str(p.relative_to(folder)), sha256_file(p))
+                           for p in folder.rglob("*") if p.is_file() and not p.is_symlink()))
+    model = ModelSpec(name=name, kind="images", description=f"submitted images from {folder} (files sha256 {h})",
+                      params={"folder": str(folder)})
+    cls = generator_class("images")
+    build_dataclass(cls.Params, model.params, f"submission {name}")
+    entry = GeneratorEntry(name, model, cls.role, None)
+    return run_suite(suite, runs_dir, data_root, None, device, publish_dir, allow_download, log=log,
+                     entries=[entry])
+

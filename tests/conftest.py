@@ -47,3 +47,23 @@ def write_npz(path: Path, n=(12, 4, 6), size=28, channels=1, classes=3, label_sh
     arrays.update(override)
     np.savez(path, **arrays)
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """One run of the smoke suite's sanity baselines (holdout, memoriser, noise) with all its tasks,
+    shared by every test that needs real metric outputs (CPU time is scarce). Returns the runs folder."""
+    from bench.run import run_suite
+
+    runs = tmp_path_factory.mktemp("smoke-runs")
+    run_suite("smoke", runs, only=["holdout", "memoriser", "noise"], device="cpu", publish_dir=None,
+              log=lambda m: None)
+    return runs
+
+
+@pytest.fixture(scope="session")
+def smoke_baselines(smoke_runs):
+    """generator name → its result JSON from :func:`smoke_runs`."""
+    from bench.io import read_json
+
+    return {g: read_json(smoke_runs / "smoke" / g / "result.json") for g in ("holdout", "memoriser", "noise")}

@@ -1,0 +1,338 @@
+"""``medsyn-bench perf``: speed figures measured as ratios side by side in one run (machines are noisy).
+
+Each measurement returns a dict with its figures, its target and whether the target is met; the whole
+report is printed as a table and written atomically to ``perf.json``. ``--quick`` runs a reduced
+version (fewer images, steps and rows) in about two minutes; its figures are not comparable with a
+full run's and say so (``quick: true``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.io import atomic_write_json
+
+SCHEMA_VERSION = 1
+
+
+def _timed(fn, repeat: int = 1):
+    """(result of the last call, best wall time in s over ``repeat`` calls)."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def _ldm_run(suite_dir: Path, quick: bool, log):
+    """Fit ``ldm-tiny`` on the smoke sample (resumable in ``suite_dir``) and return (ctx, generator run)."""
+    from bench.data import load_dataset
+    from bench.run import GeneratorEntry, sample_generator, suite_context
+    from bench.specs import load_model, load_suite
+
+    spec = load_suite("smoke")
+    if quick:
+        spec.sampling.n_per_prompt = 1
+    ctx = suite_context(spec, load_dataset(spec), suite_dir, "cpu", log=log)
+    model = load_model("ldm-tiny")
+    if quick:  # a barely trained model is enough to time the samplers
+        model = dataclasses.replace(model, params={**model.params, "steps": 10, "vae_steps": 10,
+                                                   "checkpoint_every": 10})
+    run, _, _ = sample_generator(GeneratorEntry("ldm-tiny", model, "generalist", None), ctx, log=lambda m: None)
+    return ctx, run
+
+
+def bench_sampling(ctx, run, quick: bool) -> dict:
+    """DPM-Solver multistep (20 steps) vs DDPM (1000 steps) on the same trained model: time ratio and the
+    Fréchet distance of both sample sets to the real test split (domain CLIP features; pixels in --quick)."""
+    from bench.metrics.fidelity import fd
+
+    gen = run.generator
+    prompts = ctx.dataset.prompt_requests()
+    n = 1 if quick else 4
+    ddpm_steps = 200 if quick else 1000
+    saved = (gen.params.sampler, gen.params.sample_steps)
+    try:
+        gen.params.sampler, gen.params.sample_steps = "dpm", 20
+        dpm, t_dpm = _timed(lambda: gen.sample(prompts, n, seed=0))
+        gen.params.sampler, gen.params.sample_steps = "ddpm", ddpm_steps
+        ddpm, t_ddpm = _timed(lambda: gen.sample(prompts, n, seed=0))
+    finally:
+        gen.params.sampler, gen.params.sample_steps = saved
+    if quick:
+        feats = lambda x: (x.astype(np.float32) / 255).reshape(len(x), -1)
+        space = "pixels"
+    else:
+        from bench.reference.features import ClipImageFeatures
+        from bench.reference.pinned import ensure_references
+
+        refs = ensure_references(ctx)
+        feats = ClipImageFeatures("domain-clip", refs.hashes["clip"], refs.clip)
+        space = "domain CLIP"
+    real = feats(ctx.dataset.splits["test"].images)
+    fd_dpm, fd_ddpm = fd(feats(dpm.images), real), fd(feats(ddpm.images), real)
+    ratio = t_ddpm / t_dpm
+    rel = abs(fd_dpm - fd_ddpm) / max(fd_ddpm, 1e-12)
+    return {"images": len(dpm.requests), "dpm_steps": 20, "ddpm_steps": ddpm_steps, "dpm_s": t_dpm,
+            "ddpm_s": t_ddpm, "time_ratio": ratio, "fd_space": space, "fd_dpm": fd_dpm, "fd_ddpm": fd_ddpm,
+            "fd_relative_difference": rel, "target": "time ratio >= 30x (at 1000 DDPM steps); FD within 10 %",
+            "met": bool(ratio >= 30 and rel <= 0.10) if not quick else None}
+
+
+def bench_training(run, quick: bool) -> dict:
+    """One UNet training step on cached latents and cached text embeddings vs the same step with the
+    images encoded by the autoencoder and the prompts by the text encoder on the fly."""
+    import torch
+
+    from bench.generators.autoencoder import encode
+    from bench.generators.text_encoder import load_text_encoder
+
+    gen = run.generator
+    unet, ae, table = gen.unet, gen.ae, gen.table
+    batch = 16 if quick else gen.params.batch
+    train = gen.dataset.splits["train"]
+    texts = gen.dataset.prompts_for("train")[:batch]
+    images = train.images[:batch]
+    tokenizer, text_model = load_text_encoder(gen.params.text_encoder)
+    rows = table.index(texts)
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-6)
+    unet.train()
+
+    def step(latents, emb, mask):
+        noise = torch.randn_like(latents)
+        t = torch.randint(0, 1000, (len(latents),))
+        pred = unet(latents + noise, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
+        loss = torch.nn.functional.mse_loss(pred, noise)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def cached():
+        step(ae.train_latents[:batch], table.embeds[rows], table.mask[rows])
+
+    def on_the_fly():
+        with torch.no_grad():
+            latents = encode(ae.vae, images, gen.canvas, "cpu") * ae.scaling
+            tok = tokenizer(texts, padding="max_length", truncation=True, max_length=gen.params.max_tokens,
+                            return_tensors="pt")
+            emb = text_model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]).last_hidden_state
+        step(latents, emb, tok["attention_mask"])
+
+    repeat = 2 if quick else 5
+    cached()
+    on_the_fly()  # warm-up
+    _, t_cached = _timed(cached, repeat)
+    _, t_fly = _timed(on_the_fly, repeat)
+    unet.eval()
+    ratio = t_fly / t_cached
+    return {"batch": batch, "cached_step_s": t_cached, "on_the_fly_step_s": t_fly, "time_ratio": ratio,
+            "target": ">= 2x", "met": bool(ratio >= 2)}
+
+
+def bench_neighbours(quick: bool) -> dict:
+    """Exact nearest neighbours for memorisation: faiss (flat inner product) vs scikit-learn brute force
+    (cosine) on random unit features; time ratio and whether both return the same neighbours."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from bench.metrics.memorisation import l2_normalise, nearest_neighbours
+
+    n_base, n_query, dim = (5_000, 500, 512) if quick else (50_000, 2_000, 512)
+    rng = np.random.default_rng(0)
+    base = l2_normalise(rng.standard_normal((n_base, dim)).astype(np.float32))
+    query = l2_normalise(rng.standard_normal((n_query, dim)).astype(np.float32))
+    (d_f, i_f), t_faiss = _timed(lambda: nearest_neighbours(query, base, k=2, space="cosine"), 2)
+    nn = NearestNeighbors(n_neighbors=2, algorithm="brute", metric="cosine")
+    (d_s, i_s), t_sk = _timed(lambda: nn.fit(base).kneighbors(query), 2)
+    same = float((i_f[:, 0] == i_s[:, 0]).mean())
+    ratio = t_sk / t_faiss
+    return {"base": n_base, "queries": n_query, "dim": dim, "faiss_s": t_faiss, "sklearn_s": t_sk,
+            "time_ratio": ratio, "same_nearest_share": same, "target": ">= 5x and identical neighbours",
+            "met": bool(ratio >= 5 and same == 1.0)}
+
+
+def bench_feature_throughput(quick: bool) -> dict:
+    """Images per second through the domain CLIP image tower and the label classifier (the smoke recipe's
+    architectures; throughput does not depend on the weights) at several batch sizes."""
+    import torch
+
+    from bench.reference.classifier import ImageClassifier, predict_proba
+    from bench.reference.clip import DomainClip, encode_images, model_config
+    from bench.reference.pinned import ReferenceRecipe
+
+    recipe = ReferenceRecipe.for_profile("cpu")
+    torch.manual_seed(0)
+    clip = DomainClip(model_config(recipe.clip, 28)).eval()
+    clf = ImageClassifier(recipe.classifier.arch, 21, recipe.classifier.input_size).eval()
+    n = 512 if quick else 4096
+    images = np.random.default_rng(0).integers(0, 256, (n, 28, 28, 3), dtype=np.uint8)
+    rows = {}
+    for bs in ((32, 256) if quick else (16, 64, 256, 1024)):
+        _, t_clip = _timed(lambda: encode_images(clip, images, bs), 1)
+        _, t_clf = _timed(lambda: predict_proba(clf, images, bs), 1)
+        rows[str(bs)] = {"clip_images_per_s": n / t_clip, "classifier_images_per_s": n / t_clf}
+    return {"images": n, "by_batch_size": rows, "target": "information (pick the fastest batch size)", "met": None}
+
+
+_RSS_SNIPPET = r"""
+import resource, sys, numpy as np
+from bench.metrics.memorisation import nearest_neighbours
+from bench.reference.features import PixelFeatures
+n = int(sys.argv[1]); rng = np.random.default_rng(0)
+base = rng.standard_normal((5000, 28 * 28 * 3)).astype(np.float32)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+feats = PixelFeatures("pixels", None)
+for i in range(0, n, 4096):  # streamed: synthetic images arrive and are searched in chunks
+    imgs = rng.integers(0, 256, (min(4096, n - i), 28, 28, 3), dtype=np.uint8)
+    nearest_neighbours(feats(imgs), base, k=2, space="cosine")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def bench_memory(quick: bool) -> dict:
+    """Peak RSS growth (KiB) of streamed feature extraction + nearest-neighbour search at two sizes of
+    synthetic sets, each in a fresh process; the ratio should be near 1 (memory independent of N)."""
+    sizes = (4_096, 16_384) if quick else (8_192, 65_536)
+    peaks = []
+    for n in sizes:
+        out = subprocess.run([sys.executable, "-c", _RSS_SNIPPET, str(n)], capture_output=True, text=True,
+                             check=True)
+        peaks.append(int(out.stdout.strip().splitlines()[-1]))
+    ratio = (peaks[1] + 1) / (peaks[0] + 1)
+    return {"sizes": list(sizes), "peak_rss_growth_kib": peaks, "ratio": ratio,
+            "target": "ratio <= 1.5 for an 8x larger set", "met": bool(ratio <= 1.5)}
+
+
+def bench_smoke(quick: bool) -> dict:
+    """The smoke suite end to end in a fresh process: wall time, peak RSS, and the share of time per stage."""
+    if quick:
+        return {"skipped": "not in --quick (the full smoke suite takes minutes)", "met": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", "--runs-dir", tmp,
+                        "--no-publish"], check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        rss_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+        stages: dict[str, float] = {}
+        for marker in Path(tmp).glob("smoke/**/stages/*.json"):
+            rec = json.loads(marker.read_text())
+            stage = marker.stem if marker.parent.parent.name != "reference" else f"reference-{marker.stem}"
+            stages[stage] = stages.get(stage, 0.0) + rec.get("wall_s", 0.0)
+    total = sum(stages.values()) or 1.0
+    share = {k: v / total for k, v in sorted(stages.items(), key=lambda kv: -kv[1])}
+    return {"wall_s": wall, "peak_rss_gib": rss_gib, "stage_seconds": stages, "stage_share": share,
+            "slowest_stage": next(iter(share), None), "target": "<= 600 s and <= 4 GiB",
+            "met": bool(wall <= 600 and rss_gib <= 4)}
+
+
+def bench_gpu(quick: bool) -> dict:
+    """bf16 autocast + channels-last vs fp32 for UNet training steps on a GPU, and batch-size scaling."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA GPU visible", "met": None}
+    from diffusers import UNet2DConditionModel
+
+    dev = "cuda"
+    unet = UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, block_out_channels=(64, 128, 128),
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                                cross_attention_dim=384, attention_head_dim=8, layers_per_block=1).to(dev)
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-5)
+    rows = {}
+    for bs in ((64,) if quick else (64, 256, 1024)):
+        x = torch.randn(bs, 4, 16, 16, device=dev)
+        emb = torch.randn(bs, 16, 384, device=dev)
+        t = torch.randint(0, 1000, (bs,), device=dev)
+        for mode in ("fp32", "bf16-channels-last"):
+            m = unet.to(memory_format=torch.channels_last) if mode != "fp32" else unet.to(memory_format=torch.contiguous_format)
+
+            def step():
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode != "fp32"):
+                    loss = m(x, t, encoder_hidden_states=emb).sample.float().pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                torch.cuda.synchronize()
+
+            step()
+            _, sec = _timed(step, 5)
+            rows.setdefault(str(bs), {})[f"{mode}_images_per_s"] = bs / sec
+        rows[str(bs)]["speedup"] = rows[str(bs)]["bf16-channels-last_images_per_s"] / rows[str(bs)]["fp32_images_per_s"]
+    return {"device": torch.cuda.get_device_name(0), "by_batch_size": rows, "target": "information", "met": None}
+
+
+MEASUREMENTS = ("sampling", "training", "neighbours", "feature_throughput", "memory", "smoke", "gpu")
+
+
+def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path | None = None, log=print) -> dict:
+    import torch
+
+    report = {"schema_version": SCHEMA_VERSION, "quick": quick,
+              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                          "torch": torch.__version__},
+              "results": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        suite_dir = Path(work_dir or tmp) / "perf-smoke"
+        log("fitting ldm-tiny on the smoke sample (reused if already fitted in the work folder)")
+        ctx, run = _ldm_run(suite_dir, quick, log=lambda m: None)
+        steps = {"sampling": lambda: bench_sampling(ctx, run, quick), "training": lambda: bench_training(run, quick),
+                 "neighbours": lambda: bench_neighbours(quick),
+                 "feature_throughput": lambda: bench_feature_throughput(quick),
+                 "memory": lambda: bench_memory(quick), "smoke": lambda: bench_smoke(quick),
+                 "gpu": lambda: bench_gpu(quick)}
+        for name in MEASUREMENTS:
+            log(f"measuring {name}")
+            t0 = time.perf_counter()
+            report["results"][name] = {**steps[name](), "bench_wall_s": time.perf_counter() - t0}
+    atomic_write_json(out, report)
+    return report
+
+
+def format_table(report: dict) -> str:
+    r = report["results"]
+    f = lambda v, p=2: "—" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))
+    ok = lambda m: {True: "yes", False: "NO", None: "—"}[m.get("met")]
+    lines = [f"{'measurement':<22} {'figure':<52} {'target':<34} met", "-" * 114]
+
+    def row(name, figure, target, met):
+        lines.append(f"{name:<22} {figure:<52} {target:<34} {met}")
+
+    s = r["sampling"]
+    row("sampling", f"DDPM{s['ddpm_steps']}/DPM20 {f(s['time_ratio'], 1)}x; FD {f(s['fd_dpm'], 4)} vs {f(s['fd_ddpm'], 4)}",
+        s["target"][:34], ok(s))
+    t = r["training"]
+    row("training", f"on-the-fly/cached {f(t['time_ratio'], 2)}x ({f(t['cached_step_s'], 3)} s/step cached)", t["target"], ok(t))
+    n = r["neighbours"]
+    row("nearest neighbours", f"sklearn/faiss {f(n['time_ratio'], 1)}x on {n['base']}x{n['dim']}; same {f(n['same_nearest_share'], 3)}",
+        n["target"], ok(n))
+    for bs, v in r["feature_throughput"]["by_batch_size"].items():
+        row(f"features (batch {bs})", f"CLIP {f(v['clip_images_per_s'], 0)} img/s; classifier {f(v['classifier_images_per_s'], 0)} img/s",
+            "information", "—")
+    m = r["memory"]
+    row("memory (streamed)", f"RSS growth {m['peak_rss_growth_kib']} KiB at N={m['sizes']}; ratio {f(m['ratio'])}", m["target"], ok(m))
+    sm = r["smoke"]
+    if "skipped" in sm:
+        row("smoke end to end", f"skipped: {sm['skipped']}"[:52], "<= 600 s and <= 4 GiB", "—")
+    else:
+        row("smoke end to end", f"{f(sm['wall_s'], 0)} s, peak RSS {f(sm['peak_rss_gib'])} GiB; slowest {sm['slowest_stage']}",
+            sm["target"], ok(sm))
+    g = r["gpu"]
+    row("gpu bf16", g.get("skipped") or json.dumps(g["by_batch_size"])[:52], "information", "—")
+    if report["quick"]:
+        lines.append("(--quick: reduced sizes and steps; ratios are not comparable with a full run)")
+    return "\n".join(lines)
