@@ -63,6 +63,9 @@ class FoundationTask(Task):
         phantom_test: int = field(default=150, metadata={"check": lambda v: v >= 6, "why": "must be >= 6"})
         phantom_frames: int = field(default=16, metadata={"check": lambda v: v >= 1, "why": "must be >= 1"})
         phantom_size: int = field(default=32, metadata={"check": lambda v: v >= 16, "why": "must be >= 16"})
+        # the generators to pretrain on (empty = all): contrastive pretraining per generator is the costly
+        # part, so a CPU suite can limit it to, e.g., the holdout ceiling and the generalist
+        generators: list[str] = field(default_factory=list)
 
     def core_params(self, **changes) -> FoundationParams:
         return core_params(self.params, **changes)
@@ -100,6 +103,8 @@ class FoundationTask(Task):
                                           phantom)["output"]
 
     def evaluate(self, gen) -> dict:
+        if self.params.generators and gen.entry.name not in self.params.generators:
+            return {"skipped": f"not in this suite's foundation generators ({', '.join(self.params.generators)})"}
         ds, p, s = self.ctx.dataset, self.core_params(), gen.samples
         syn = images_as_sequences(ds, s.images, s.classes, s.modality, p.frames, s.texts)
         both = (np.concatenate([self.train.frames, syn.frames]), self.train.texts + syn.texts)

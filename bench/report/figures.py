@@ -11,7 +11,9 @@ the reason logged, when the results hold no data for it:
 - ``memorisation_closest_pairs``: each generator's closest synthetic/training pairs;
 - ``quality_vs_compute``: FD against training compute (checkpoints where recorded; the specialists'
   summed cost beside the generalist's);
-- ``alignment_per_modality``: CLIP score and conditional accuracy per modality.
+- ``alignment_per_modality``: CLIP score and conditional accuracy per modality;
+- ``foundation_probes``: linear-probe accuracy vs label budget of encoders pretrained contrastively on
+  real, synthetic and real + synthetic pairs, and trained from scratch (fine-tuned), with 95% CIs.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ CAPTIONS = {
                           "is shown beside the generalist's.",
     "alignment_per_modality": "Text alignment per modality: domain-CLIP score and the accuracy of a "
                               "real-trained classifier against the class each prompt asked for.",
+    "foundation_probes": "Foundation encoder task: test accuracy vs label budget of a linear probe on encoders "
+                         "pretrained contrastively on real, synthetic or both image–prompt pairs, and of the "
+                         "same architecture trained from scratch (95% CI bars).",
 }
 
 
@@ -620,6 +625,51 @@ def fig_alignment(entries: list[Entry], folder: Path) -> list[Path]:
     return save(fig, folder, "alignment_per_modality")
 
 
+FOUNDATION_SOURCES = (("real", "linear_accuracy", "-"), ("synthetic", "linear_accuracy", "--"),
+                      ("both", "linear_accuracy", ":"), ("scratch", "finetune_accuracy", "-."))
+
+
+def fig_foundation(entries: list[Entry], folder: Path) -> list[Path]:
+    plt, sns = _plt()
+    data = {e.name: dig(e.result, "metrics", "foundation", "probes") for e in _order(entries)}
+    data = {k: v for k, v in data.items() if isinstance(v, dict)}
+    if not data:
+        raise Skip("no foundation probes in the results (foundation task not run, or skipped for every generator)")
+    fig, axes = plt.subplots(1, len(data), figsize=(min(WIDE_IN, 2.4 * len(data) + 0.6), 2.4), squeeze=False,
+                             sharey=True)
+    for ax, (name, probes) in zip(axes.flat, data.items()):
+        for source, metric, style in FOUNDATION_SOURCES:
+            budgets = [b for b in probes.get(source, {}) if b.endswith("%")]
+            budgets.sort(key=lambda b: float(b[:-1]))
+            pts = [(float(b[:-1]), dig(probes, source, b, metric)) for b in budgets]
+            pts = [(x, c) for x, c in pts if isinstance(c, dict) and number(c.get("mean")) is not None]
+            if not pts:
+                continue
+            xs = [x for x, _ in pts]
+            ys = [c["mean"] for _, c in pts]
+            err = [[y - (c.get("ci") or [y, y])[0] for y, (_, c) in zip(ys, pts)],
+                   [(c.get("ci") or [y, y])[1] - y for y, (_, c) in zip(ys, pts)]]
+            label = f"{source} ({'linear' if metric.startswith('linear') else 'fine-tune'})"
+            ax.errorbar(xs, ys, yerr=err, ls=style, marker="o", ms=2.5, capsize=2, lw=1, label=label)
+        chance = dig(probes, "real", "zero-shot", "chance_accuracy", "mean")
+        if number(chance) is not None:
+            ax.axhline(chance, color="#888", lw=0.6, zorder=0)
+        ax.set_xscale("log")
+        ticks = sorted({float(b[:-1]) for src in probes.values() if isinstance(src, dict) for b in src
+                        if b.endswith("%")})
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_title(plain(name))
+        ax.set_xlabel("labels used (%)")
+        sns.despine(ax=ax)
+    axes.flat[0].set_ylabel("probe test accuracy")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, frameon=False, loc="lower center", ncol=min(4, len(labels)))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    return save(fig, folder, "foundation_probes")
+
+
 FIGURES: list[tuple[str, Callable]] = [
     ("samples", fig_samples),
     ("fd_per_modality", fig_fd),
@@ -628,6 +678,7 @@ FIGURES: list[tuple[str, Callable]] = [
     ("memorisation_closest_pairs", fig_closest_pairs),
     ("quality_vs_compute", fig_quality_compute),
     ("alignment_per_modality", fig_alignment),
+    ("foundation_probes", fig_foundation),
 ]
 
 

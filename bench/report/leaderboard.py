@@ -24,7 +24,7 @@ from bench.report.values import (DASH, METRIC_COLUMNS, fmt, fmt_ci, fmt_compute,
 ROLE_ORDER = {"generalist": 0, "specialist": 1, "external": 2, "baseline": 3}
 BOUND_NOTE = {"holdout": "ceiling: real held-out images", "noise": "floor: noise matched to pixel statistics",
               "mean": "floor: the mean image", "memoriser": "copies training images: memorisation must flag it"}
-MODALITY_COLUMNS = [c for c in METRIC_COLUMNS if c.family != "utility"]
+MODALITY_COLUMNS = [c for c in METRIC_COLUMNS if c.family not in ("utility", "foundation")]
 UTILITY_ARMS = (("mixed", "utility gain, real+synthetic"), ("synthetic", "utility gain, synthetic only"))
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 FAMILY_HINTS = {"fidelity": ("fidel", "fid"), "alignment": ("align", "clip"),
-                "memorisation": ("memor",), "utility": ("util",)}
+                "memorisation": ("memor",), "utility": ("util",), "foundation": ("foundation",)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ METRIC_COLUMNS = [
            help="share of images whose own prompt is the domain CLIP's top match"),
     Column("conditional_accuracy", "conditional accuracy", "alignment", "higher",
            help="accuracy of a real-trained classifier against the class each prompt asked for"),
+    Column("synthetic:linear_accuracy@1%", "foundation probe, synthetic-pretrained", "foundation", "higher", ci=True,
+           help="test accuracy of a linear probe with 1% of the labels on an encoder pretrained contrastively on "
+                "the generator's image-prompt pairs (95% CI); compare with real-pretrained in the figure"),
 ]
 
 
