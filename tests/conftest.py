@@ -51,13 +51,16 @@ def write_npz(path: Path, n=(12, 4, 6), size=28, channels=1, classes=3, label_sh
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory):
-    """One run of the smoke suite's sanity baselines (holdout, memoriser, noise) with all its tasks,
-    shared by every test that needs real metric outputs (CPU time is scarce). Returns the runs folder."""
+    """The one end-to-end run of the whole smoke suite (every generator, every task, published and
+    rendered into a private leaderboards folder), shared by every test that needs real outputs (CPU time
+    is scarce). Returns the runs folder; the leaderboards folder is its sibling ``leaderboards``."""
+    from bench.report import render_all
     from bench.run import run_suite
 
-    runs = tmp_path_factory.mktemp("smoke-runs")
-    run_suite("smoke", runs, only=["holdout", "memoriser", "noise"], device="cpu", publish_dir=None,
-              log=lambda m: None)
+    root = tmp_path_factory.mktemp("smoke-e2e")
+    runs, boards = root / "runs", root / "leaderboards"
+    run_suite("smoke", runs, device="cpu", publish_dir=boards, log=lambda m: None)
+    render_all("smoke", boards, out=lambda m: None)
     return runs
 
 

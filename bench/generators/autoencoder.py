@@ -109,7 +109,7 @@ def load_local_vae(path: str):
                          fix="give a folder saved with diffusers' AutoencoderKL.save_pretrained, or set "
                              "vae_path = \"\" to train one")
     try:
-        return AutoencoderKL.from_pretrained(folder, local_files_only=True)
+        return AutoencoderKL.from_pretrained(folder, local_files_only=True, use_safetensors=True)
     except Exception as exc:
         raise BenchError(f"autoencoder did not load ({type(exc).__name__}: {str(exc)[:300]})",
                          where=str(folder)) from exc
@@ -240,7 +240,7 @@ def prepare_autoencoder(spec: AutoencoderSpec, dataset, cache_root: Path, device
     from diffusers import AutoencoderKL
 
     info = read_json(folder / "info.json")
-    vae = AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True).to(device).eval()
+    vae = AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True, use_safetensors=True).to(device).eval()
     vae.requires_grad_(False)
     latents = load_file(folder / "latents-train.safetensors")["latents"]
     return Autoencoder(vae, float(info["scaling"]), latents, {**info, "cache_hit": cache_hit, "folder": str(folder)})

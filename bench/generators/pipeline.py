@@ -59,7 +59,7 @@ class DiffusersPipelineGenerator(Generator):
         if dtype == "auto":
             dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
         try:
-            pipe = DiffusionPipeline.from_pretrained(self.folder, local_files_only=True,
+            pipe = DiffusionPipeline.from_pretrained(self.folder, local_files_only=True, use_safetensors=True,
                                                      torch_dtype=getattr(torch, dtype))
         except Exception as exc:
             raise BenchError(f"diffusers pipeline did not load ({type(exc).__name__}: {str(exc)[:300]})",

@@ -46,7 +46,7 @@ def load_text_encoder(name: str):
     target, local = resolve_encoder(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local)
-        model = AutoModel.from_pretrained(target, local_files_only=local)
+        model = AutoModel.from_pretrained(target, local_files_only=local, use_safetensors=True)  # never unpickle
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for a bad model
         raise BenchError(f"text encoder {name!r} did not load ({type(exc).__name__}: {str(exc)[:300]})",
                          where=target,

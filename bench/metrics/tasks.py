@@ -298,6 +298,9 @@ class MemorisationTask(ReferenceTask):
             "pooled": pooled,
             "per_modality": per_mod,
             "closest_pairs": self._closest_pairs(gen, d, idx),
+            # nearest-training distances (CLIP space, 4 decimals) for histograms rendered from results alone
+            "distances": {"synthetic": np.round(d["clip"][:, 0], 4).tolist(),
+                          "heldout": np.round(self.held_d["clip"][held_cov, 0], 4).tolist()},
             "thresholds": {space: {mods[m].key: t for m, t in th.items()} for space, th in self.thresholds.items()},
             "reference": {**self.reference_info(self.clip_features, self.params.heldout_split,
                                                 self.held_mod[held_cov], syn_mod),
