@@ -74,6 +74,13 @@ def metrics_for(q: float, mods=MODS, seed: int = 0) -> dict:
                                "gain_synthetic_acc": gains["1"][mods[0]]["synthetic"]["accuracy"]["mean"],
                                "gain_synthetic_acc_ci": gains["1"][mods[0]]["synthetic"]["accuracy"]["ci"]},
                     "gains": gains},
+        "foundation": {"pooled": {"synthetic:linear_accuracy@1%": 0.3 + q / 4,
+                                  "synthetic:linear_accuracy@1%_ci": [0.25 + q / 4, 0.35 + q / 4]},
+                       "probes": {src: {b: {"linear_accuracy" if src != "scratch" else "finetune_accuracy":
+                                                {"mean": 0.3 + q / 4 + 0.1 * k, "ci": [0.25 + q / 4 + 0.1 * k,
+                                                                                      0.35 + q / 4 + 0.1 * k]}}
+                                        for k, b in enumerate(("1%", "10%", "100%"))}
+                                  for src in ("real", "synthetic", "both", "scratch")}},
     }
 
 
@@ -167,7 +174,7 @@ def test_renders_table_page_and_every_figure(demo_board):
     stems = {p.stem for p in out["figures"]}
     assert stems == {"samples_bloodmnist", "samples_breastmnist", "fd_per_modality", "utility_gain",
                      "memorisation_distances", "memorisation_closest_pairs", "quality_vs_compute",
-                     "alignment_per_modality"}
+                     "alignment_per_modality", "foundation_probes"}
     for s in stems:
         assert (folder / "figures" / f"{s}.png").stat().st_size > 1000
         assert (folder / "figures" / f"{s}.pdf").read_bytes().startswith(b"%PDF")
@@ -187,11 +194,11 @@ def test_missing_and_malformed_metrics_render_as_dashes(tmp_path):
     out = render_all("demo", tmp_path, out=lines.append)
     md = (tmp_path / "demo" / "README.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| odd"))
-    assert row.count("—") == 11  # every metric column
+    assert row.count("—") == 12  # every metric column
     # only the sample grids have data; every other figure says why it is skipped
     assert {p.stem for p in out["figures"]} == {"samples_bloodmnist", "samples_breastmnist"}
     skipped = [line for line in lines if "skipped" in line]
-    assert len(skipped) == 6 and all("(" in line for line in skipped)
+    assert len(skipped) == 7 and all("(" in line for line in skipped)
     assert not [line for line in lines if "FAILED" in line]
 
 

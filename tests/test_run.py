@@ -30,6 +30,7 @@ def baseline_suite(spec_home):
     text = re.sub(r"^tasks = \[.*?\]", "tasks = []", text, flags=re.S | re.M)
     text = re.sub(r"^specialists = .*$", "specialists = []", text, flags=re.M)
     text = re.sub(r"^models = .*$", 'models = ["holdout", "noise"]', text, flags=re.M)
+    text = text.split("[overrides.")[0]  # the overrides close the file; their tasks are gone
     path.write_text(text)
     return spec_home
 

@@ -1,7 +1,7 @@
 """``diffusers-pipeline``: any text-to-image ``DiffusionPipeline`` saved on local disk, as an external generator.
 
 The folder is what ``pipeline.save_pretrained(folder)`` writes (``model_index.json`` and one folder per
-component); it is loaded with ``DiffusionPipeline.from_pretrained(folder, local_files_only=True)``. Each
+component); it is loaded with ``DiffusionPipeline.from_pretrained(folder, local_files_only=True, use_safetensors=True)``. Each
 suite prompt is passed as ``prompt`` with ``num_images_per_prompt``; outputs are resized to the suite's
 resolution (bicubic) and grey modalities get three equal channels (their channel mean).
 """
