@@ -315,8 +315,6 @@ def cmd_reader_study(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "prompts": cmd_prompts, "reader-study": cmd_reader_study}
-
 
 def cmd_leaderboard(args) -> int:
     from bench.report.leaderboard import render_leaderboard
@@ -343,8 +341,6 @@ def cmd_submit(args) -> int:
     render_all(published[0].parent.parent.name, Path(args.leaderboards_dir))
     return 0
 
-
-COMMANDS.update(leaderboard=cmd_leaderboard, figures=cmd_figures, submit=cmd_submit)
 
 
 def cmd_reference(args) -> int:
@@ -380,8 +376,6 @@ def cmd_reference(args) -> int:
     return 0
 
 
-COMMANDS["reference"] = cmd_reference
-
 
 def cmd_utility(args) -> int:
     from bench.metrics.utility import format_gains
@@ -396,8 +390,6 @@ def cmd_utility(args) -> int:
     return 0
 
 
-COMMANDS["utility"] = cmd_utility
-
 
 def cmd_grid(args) -> int:
     from bench.data import load_dataset
@@ -410,8 +402,6 @@ def cmd_grid(args) -> int:
     print(f"wrote {path}")
     return 0
 
-
-COMMANDS["grid"] = cmd_grid
 
 
 def cmd_foundation(args) -> int:
@@ -438,8 +428,6 @@ def cmd_foundation(args) -> int:
     return 0
 
 
-COMMANDS["foundation"] = cmd_foundation
-
 
 def cmd_perf(args) -> int:
     from bench.perf import format_table, run_perf
@@ -450,7 +438,11 @@ def cmd_perf(args) -> int:
     return 0
 
 
-COMMANDS["perf"] = cmd_perf
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "prompts": cmd_prompts,
+            "leaderboard": cmd_leaderboard, "figures": cmd_figures, "submit": cmd_submit,
+            "reference": cmd_reference, "utility": cmd_utility, "grid": cmd_grid, "foundation": cmd_foundation,
+            "reader-study": cmd_reader_study, "perf": cmd_perf}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,14 +113,18 @@ def locate(subset: str, size: int, root: str | None, allow_download: bool) -> Pa
     return path
 
 
-def read_npz(path: Path, prefix: str = "") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Read and check the arrays of one file: ``{split: (images NHW[C] uint8, labels (N,) int64)}``."""
+def open_npz(path: Path, what: str, fix: str):
+    """Open an ``.npz`` without pickles; (archive, its keys), or one clear error naming the file."""
     try:
         z = np.load(path, allow_pickle=False)
-        keys = set(z.files)
+        return z, set(z.files)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise BenchError(f"not a readable .npz file ({exc})", where=str(path),
-                         fix="re-download the file (it is corrupt or truncated)") from exc
+        raise BenchError(f"{what} ({exc})", where=str(path), fix=fix) from exc
+
+
+def read_npz(path: Path, prefix: str = "") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read and check the arrays of one file: ``{split: (images NHW[C] uint8, labels (N,) int64)}``."""
+    z, keys = open_npz(path, "not a readable .npz file", "re-download the file (it is corrupt or truncated)")
     out = {}
     with z:
         for split in OFFICIAL_SPLITS:
@@ -228,12 +232,8 @@ def load_embedded(subset: str, path: Path = EMBEDDED_FILE):
     if not path.is_file():
         raise BenchError("the embedded sample is missing", where=str(path),
                          fix="restore it from git, or rebuild it: medsyn-bench data make-sample --data-root DIR")
-    try:
-        z = np.load(path, allow_pickle=False)
-        keys = set(z.files)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise BenchError(f"the embedded sample is corrupt ({exc})", where=str(path),
-                         fix="restore it with git checkout, or rebuild it with medsyn-bench data make-sample") from exc
+    z, keys = open_npz(path, "the embedded sample is corrupt",
+                       "restore it with git checkout, or rebuild it with medsyn-bench data make-sample")
     if f"{subset}/train_images" not in keys:
         have = sorted({k.split("/")[0] for k in keys})
         raise BenchError(f"subset {subset!r} is not in the embedded sample", where=str(path),

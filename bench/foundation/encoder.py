@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.reference.clip import info_nce, tokenize
+from bench.reference.clip import cosine_lr, info_nce, tokenize
 
 
 @dataclass
@@ -115,12 +115,6 @@ def augment_sequences(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
     dx, dy = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
     return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-
-
-def cosine_lr(step: int, steps: int, warmup: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(steps - warmup, 1)))
 
 
 def pretrain(frames: np.ndarray, texts: list[str], cfg: EncoderConfig, *, steps: int, batch_size: int = 64,

@@ -88,6 +88,13 @@ def tokenize(texts: list[str], context_length: int) -> torch.Tensor:
     return _tokenize(list(texts), context_length=context_length)
 
 
+def cosine_lr(step: int, steps: int, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``steps``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(steps - warmup, 1)))
+
+
 def info_nce(img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE of matched rows of normalised ``img`` and ``txt`` (N, D) at temperature 1/s."""
     logits = logit_scale.exp().clamp(max=100.0) * img @ txt.t()
@@ -125,13 +132,7 @@ def train_clip(images: np.ndarray, texts: list[str], recipe: ClipRecipe, device:
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
 
-    def lr_at(step: int) -> float:  # linear warm-up, then cosine decay to 0
-        if step < recipe.warmup_steps:
-            return (step + 1) / recipe.warmup_steps
-        t = (step - recipe.warmup_steps) / max(recipe.steps - recipe.warmup_steps, 1)
-        return 0.5 * (1.0 + math.cos(math.pi * t))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: cosine_lr(step, recipe.steps, recipe.warmup_steps))
     x_all = to_tensor(images)
     tok_all = tokenize(texts, recipe.context_length)
     loss_v = float("nan")
