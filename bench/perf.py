@@ -215,6 +215,23 @@ def bench_memory(quick: bool) -> dict:
             "target": "ratio <= 1.5 for an 8x larger set", "met": bool(ratio <= 1.5)}
 
 
+def stage_seconds(suite_dir: Path) -> dict[str, float]:
+    """Wall seconds per kind of stage of a finished run, from its stage markers. Suite-level work in
+    ``_shared/<what>/`` counts as ``<what> (shared)``; markers nested inside a generator's task
+    (e.g. utility cells) are already inside that task's own time and are not counted again."""
+    stages: dict[str, float] = {}
+    for marker in Path(suite_dir).glob("**/stages/*.json"):
+        parts = marker.relative_to(suite_dir).parts
+        if parts[0] == "_shared":
+            key = f"{parts[1]} (shared)" if len(parts) == 4 else "shared"
+        elif len(parts) == 3:
+            key = marker.stem
+        else:
+            continue
+        stages[key] = stages.get(key, 0.0) + json.loads(marker.read_text()).get("wall_s", 0.0)
+    return stages
+
+
 def bench_smoke(quick: bool) -> dict:
     """The smoke suite end to end in a fresh process: wall time, peak RSS, and the share of time per stage."""
     if quick:
@@ -225,11 +242,7 @@ def bench_smoke(quick: bool) -> dict:
                         "--no-publish"], check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t0
         rss_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-        stages: dict[str, float] = {}
-        for marker in Path(tmp).glob("smoke/**/stages/*.json"):
-            rec = json.loads(marker.read_text())
-            stage = marker.stem if marker.parent.parent.name != "reference" else f"reference-{marker.stem}"
-            stages[stage] = stages.get(stage, 0.0) + rec.get("wall_s", 0.0)
+        stages = stage_seconds(Path(tmp) / "smoke")
     total = sum(stages.values()) or 1.0
     share = {k: v / total for k, v in sorted(stages.items(), key=lambda kv: -kv[1])}
     return {"wall_s": wall, "peak_rss_gib": rss_gib, "stage_seconds": stages, "stage_share": share,
