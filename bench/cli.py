@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leaderboards-dir", default="leaderboards", help="default: leaderboards/")
     p = sub.add_parser("figures", help="render the paper figures of a suite from result files (PNG + PDF)",
                        description="Write leaderboards/<suite>/figures/: sample grids, FD per modality, utility "
-                                   "gain vs budget, memorisation, quality vs compute, alignment. A figure whose "
+                                   "gain vs budget, memorisation, quality vs compute, alignment, foundation probes. A figure whose "
                                    "data the results lack is skipped with the reason.")
     p.add_argument("--suite", required=True, help="suite name")
     p.add_argument("--leaderboards-dir", default="leaderboards", help="default: leaderboards/")
