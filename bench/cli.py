@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     q = rsub.add_parser("analyse", help="accuracy/AUC, alignment ratings, agreement; writes analysis.json + .png")
     q.add_argument("study", help="study folder")
     q.add_argument("--runs-dir", default=None, help="run folders with result JSON (default: the one used at create)")
+    q.add_argument("--publish", action="store_true",
+                   help="also copy analysis.json to leaderboards/<suite>/reader-studies/, where the leaderboard "
+                        "and the reader_study figure show it")
+    q.add_argument("--leaderboards-dir", default="leaderboards", help="where --publish writes (default: leaderboards)")
 
     p = sub.add_parser("reference", help="train, describe or verify a suite's pinned reference networks",
                        description="The domain CLIP and label classifier that metrics look through: trained once "
@@ -312,6 +316,11 @@ def cmd_reader_study(args) -> int:
 
     json_path, png_path = analyse_study(args.study, args.runs_dir)
     print(f"wrote {json_path}\nwrote {png_path}")
+    if args.publish:
+        from bench.readerstudy.analyse import publish_analysis
+
+        path = publish_analysis(args.study, args.leaderboards_dir)
+        print(f"published {path}\nrender it with: medsyn-bench leaderboard --suite {path.parent.parent.name}")
     return 0
 
 

@@ -192,6 +192,8 @@ class SuiteSpec:
     generators: GeneratorsSpec = field(default_factory=GeneratorsSpec)
     tasks: list[str] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)  # per-task parameter overrides
+    # [reference.classifier] / [reference.clip]: fields of the profile's reference recipe to change
+    reference: dict[str, Any] = field(default_factory=dict)
     path: str = ""
 
 
@@ -266,6 +268,9 @@ def load_suite(name: str) -> SuiteSpec:
         if t not in spec.tasks:
             raise BenchError(f"[overrides.{t}] names a task that the suite does not run", where=str(path),
                              fix=f"tasks of this suite: {', '.join(spec.tasks)}")
+    from bench.reference.pinned import ReferenceRecipe
+
+    ReferenceRecipe.for_suite(spec, where=str(path))  # unknown or badly typed recipe keys fail here
     known_models = list_models()
     for m in spec.generators.models + spec.generators.specialists:
         if m not in known_models:

@@ -467,3 +467,53 @@ def test_browser_end_to_end(runs_dir, tmp_path):
     assert sorted((r["says_real"], r["confidence"], r["alignment"]) for r in rows) == sorted(
         [(1, 1, 5), (0, 3, 3), (1, 5, 1), (0, 2, 4)] + [(0, 4, 2)] * 4)
     assert all(r["elapsed_ms"] is not None for r in rows)
+
+
+# -- published analyses on the leaderboard ---------------------------------------------------------
+def _fake_analysis(version: int) -> dict:
+    """An analysis of two smoke generators: readers catch every noise image, never a holdout one;
+    holdout images are rated 5 for alignment, noise images 1 and 2."""
+    rows, item = [], 0
+    for source, is_real in (("real", 1), ("holdout", 0), ("noise", 0)):
+        for k in range(4):
+            item += 1
+            for reader in ("r1", "r2"):
+                caught = source == "noise"
+                rows.append({"item_id": item, "reader": reader, "source": source, "is_real": is_real,
+                             "modality": "bloodmnist", "says_real": int(not caught), "confidence": 4,
+                             "alignment": 5 if source != "noise" else 1 + (k % 2)})
+    body = an.analyse_rows(rows, ["holdout", "noise"], ["bloodmnist"])
+    return {"schema": "medsyn-bench/reader-study/1", "created": "2026-11-25T00:00:00Z",
+            "study": {"suite": "smoke", "suite_version": version, "generators": ["holdout", "noise"]}, **body}
+
+
+def test_published_study_reaches_leaderboard_and_figure(tmp_path):
+    from bench.io import atomic_write_json
+    from bench.report import render_all
+    from bench.specs import load_suite, project_root
+
+    boards = tmp_path / "leaderboards"
+    shutil.copytree(project_root() / "leaderboards" / "smoke" / "results", boards / "smoke" / "results")
+    study = tmp_path / "study-1"
+    study.mkdir()
+    atomic_write_json(study / an.ANALYSIS_JSON, _fake_analysis(load_suite("smoke").version))
+    published = an.publish_analysis(study, boards)
+    assert published == boards / "smoke" / "reader-studies" / "study-1.json"
+    (boards / "smoke" / "reader-studies" / "broken.json").write_text('{"schema": "something else"}')
+
+    out = render_all("smoke", boards, out=lambda m: None)
+    readme = out["readme"].read_text()
+    assert "## Reader studies" in readme
+    # the noise generator's row: readers always right (accuracy 1, AUC 1), alignment mean 1.5
+    noise_row = next(line for line in readme.splitlines() if line.startswith("| study-1 | noise"))
+    assert noise_row.startswith("| study-1 | noise | 2 | 16 | 1.00 | 1.00 | 1.50 \\[")
+    holdout = next(line for line in readme.splitlines() if line.startswith("| *holdout* |"))
+    assert "| 0.500 | 5.00 \\[5.00, 5.00\\] |" in holdout  # reader AUC and human alignment in the main table
+    assert any(r.file == "reader-studies/broken.json" for r in out["refused"])
+    assert (boards / "smoke" / "figures" / "reader_study.png").is_file()
+    assert "reader-studies" in out["html"].read_text()
+
+
+def test_publish_needs_an_analysis(tmp_path):
+    with pytest.raises(BenchError, match="no analysis yet"):
+        an.publish_analysis(tmp_path, tmp_path / "boards")

@@ -366,6 +366,23 @@ def analyse_study(folder: str | Path, runs_dir: str | Path | None = None) -> tup
     return json_path, png_path
 
 
+def publish_analysis(folder: str | Path, leaderboards_dir: str | Path = "leaderboards") -> Path:
+    """Copy a study's ``analysis.json`` to ``leaderboards/<suite>/reader-studies/<study>.json`` (atomically),
+    where the leaderboard and its figures read it. Returns the published path."""
+    from bench.errors import BenchError
+
+    src = Path(folder) / ANALYSIS_JSON
+    if not src.is_file():
+        raise BenchError("the study has no analysis yet", where=str(src),
+                         fix=f"run `medsyn-bench reader-study analyse {folder}` first")
+    analysis = read_json(src)
+    suite = (analysis.get("study") or {}).get("suite")
+    if not suite:
+        raise BenchError("analysis.json names no suite", where=str(src), fix="re-run the analysis")
+    return atomic_write_json(Path(leaderboards_dir) / suite / "reader-studies" / f"{Path(folder).resolve().name}.json",
+                             analysis)
+
+
 def figure_png(result: dict) -> bytes:
     """Detection AUC per generator and modality; mean alignment with 95 % CI; human vs automatic."""
     import matplotlib

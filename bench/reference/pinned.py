@@ -69,6 +69,25 @@ class ReferenceRecipe:
                               steps=150, batch_size=128, lr=1e-3, warmup_steps=15, seed=seed)
         return cls(clf, clip)
 
+    @classmethod
+    def for_suite(cls, spec, where: str = "") -> "ReferenceRecipe":
+        """The profile's recipe with the suite's ``[reference.classifier]`` / ``[reference.clip]`` changes."""
+        from bench.specs import build_dataclass
+
+        base = cls.for_profile(spec.profile, spec.seed)
+        unknown = sorted(set(spec.reference) - {"classifier", "clip"})
+        if unknown:
+            raise BenchError(f"unknown table [reference.{unknown[0]}]", where=where or spec.path,
+                             fix="allowed tables: [reference.classifier], [reference.clip]")
+        parts = {}
+        for name in ("classifier", "clip"):
+            table = spec.reference.get(name, {})
+            if not isinstance(table, dict):
+                raise BenchError(f"reference.{name} must be a table", where=where or spec.path)
+            parts[name] = build_dataclass(type(getattr(base, name)), {**asdict(getattr(base, name)), **table},
+                                          f"{where or spec.path} [reference.{name}]")
+        return cls(parts["classifier"], parts["clip"])
+
 
 @dataclass
 class References:
@@ -171,7 +190,7 @@ def fixed_cpu_threads(device: str, n: int = 1):
 
 def train_references(ctx: SuiteContext, recipe: ReferenceRecipe | None = None) -> dict:
     """Train (or skip, if already trained on the same recipe and data) both networks; returns stage records."""
-    recipe = recipe or ReferenceRecipe.for_profile(ctx.spec.profile, ctx.spec.seed)
+    recipe = recipe or ReferenceRecipe.for_suite(ctx.spec)
     folder = reference_dir(ctx)
     data = ctx.data_hashes["dataset_sha256"]
     records = {}

@@ -5,6 +5,12 @@ and checked for consistency: its suite is this suite, its file name is its gener
 dataset hash is the hash of its split hashes. A file that fails is *refused* with its name and the
 reason; the other files are unaffected.
 
+Published reader studies (``leaderboards/<suite>/reader-studies/*.json``, written by
+``medsyn-bench reader-study analyse --publish``) are read too: each generator they rated gets the
+newest study's ``metrics.reader_study`` (reader accuracy and AUC, human alignment rating) in memory,
+when the study was made on the same suite version, so the table and the figures show human ratings
+beside the automatic metrics. A study file that fails its checks is refused like a result file.
+
 Results are comparable only when they share the suite version, the dataset hash and every reference
 network hash. The largest such group (ties: the one holding the newest result) is the leaderboard;
 every other group is shown apart, marked not comparable, with what differs.
@@ -77,11 +83,28 @@ class Group:
 
 
 @dataclass
+class ReaderStudy:
+    """One published reader-study analysis."""
+
+    path: Path
+    analysis: dict
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def generators(self) -> dict[str, dict]:
+        return self.analysis["generators"]
+
+
+@dataclass
 class Collection:
     suite: str
     folder: Path  # leaderboards/<suite>
     groups: list[Group] = field(default_factory=list)  # main group first
     refused: list[Refused] = field(default_factory=list)
+    reader_studies: list[ReaderStudy] = field(default_factory=list)  # oldest first
 
     @property
     def main(self) -> Group | None:
@@ -108,6 +131,43 @@ def vet(path: Path, suite: str) -> Entry:
         raise BenchError("dataset_sha256 is not the hash of the recorded split hashes (edited or corrupted)",
                          where=where, fix="regenerate it with medsyn-bench run; do not edit result files by hand")
     return Entry(path, result)
+
+
+READER_STUDY_SCHEMA = "medsyn-bench/reader-study/1"
+
+
+def vet_reader_study(path: Path, suite: str) -> ReaderStudy:
+    """Read one published reader-study analysis and check that it is one, of this suite."""
+    from bench.io import read_json
+
+    where = str(path)
+    try:
+        a = read_json(path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is refused with its reason
+        raise BenchError(f"not readable JSON ({type(exc).__name__})", where=where,
+                         fix="re-publish it with medsyn-bench reader-study analyse STUDY --publish") from exc
+    if not isinstance(a, dict) or a.get("schema") != READER_STUDY_SCHEMA:
+        raise BenchError(f"not a reader-study analysis (schema {a.get('schema') if isinstance(a, dict) else None!r}, "
+                         f"expected {READER_STUDY_SCHEMA!r})", where=where,
+                         fix="publish analyses with medsyn-bench reader-study analyse STUDY --publish")
+    if (a.get("study") or {}).get("suite") != suite:
+        raise BenchError(f"reader study of suite {(a.get('study') or {}).get('suite')!r}, not {suite!r}", where=where,
+                         fix="move it to the reader-studies folder of its own suite")
+    gens = a.get("generators")
+    if not isinstance(gens, dict) or not all(isinstance(g, dict) for g in gens.values()):
+        raise BenchError("'generators' is missing or malformed", where=where, fix="re-run the analysis")
+    return ReaderStudy(path, a)
+
+
+def attach_reader_studies(coll: Collection) -> None:
+    """Give each result the ``metrics.reader_study`` of the newest study that rated it (same suite version)."""
+    for study in sorted(coll.reader_studies, key=lambda s: str(s.analysis.get("created", ""))):
+        version = (study.analysis.get("study") or {}).get("suite_version")
+        for g in coll.groups:
+            for e in g.entries:
+                rs = (study.generators.get(e.name) or {}).get("metrics", {}).get("reader_study")
+                if isinstance(rs, dict) and (version is None or version == e.result["suite"]["version"]):
+                    e.result.setdefault("metrics", {})["reader_study"] = {**rs, "study": study.name}
 
 
 def describe_difference(a: tuple, b: tuple) -> str:
@@ -153,4 +213,12 @@ def load_collection(suite: str, leaderboards_dir: str | Path = "leaderboards") -
             g.comparable = False
             g.reason = describe_difference(ranked[0][0], key)
         coll.groups.append(g)
+    studies = folder / "reader-studies"
+    for path in sorted(studies.glob("*.json")) if studies.is_dir() else []:
+        try:
+            coll.reader_studies.append(vet_reader_study(path, folder.name))
+        except BenchError as exc:
+            coll.refused.append(Refused(f"reader-studies/{path.name}", exc.message))
+            log.warning("refused reader-studies/%s: %s", path.name, exc.message)
+    attach_reader_studies(coll)
     return coll

@@ -56,6 +56,9 @@ CAPTIONS = {
     "foundation_probes": "Foundation encoder task: test accuracy vs label budget of a linear probe on encoders "
                          "pretrained contrastively on real, synthetic or both image–prompt pairs, and of the "
                          "same architecture trained from scratch (95% CI bars).",
+    "reader_study": "Published reader study: how well clinicians told each generator's images from real ones "
+                    "(AUC; 0.5 = indistinguishable), and their mean image–text match rating (1–5, 95% CI) "
+                    "against the domain-CLIP score.",
 }
 
 
@@ -670,6 +673,43 @@ def fig_foundation(entries: list[Entry], folder: Path) -> list[Path]:
     return save(fig, folder, "foundation_probes")
 
 
+def fig_reader_study(entries: list[Entry], folder: Path) -> list[Path]:
+    plt, sns = _plt()
+    rows = []
+    for e in _order(entries):
+        auc, _ = pooled(e.result, "reader_auc", "reader_study")
+        human, ci = pooled(e.result, "human_alignment", "reader_study")
+        clip, _ = pooled(e.result, "clip_score", "alignment")
+        if auc is not None or human is not None:
+            rows.append((e, auc, human, ci, clip))
+    if not rows:
+        raise Skip("no published reader study rates these generators "
+                   "(medsyn-bench reader-study analyse STUDY --publish)")
+    colours = palette(entries)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(WIDE_IN * 0.8, 2.4))
+    names = [plain(e.name) for e, *_ in rows]
+    ax1.barh(range(len(rows)), [a if a is not None else 0 for _, a, *_ in rows],
+             color=[colours.get(series(e)) for e, *_ in rows])
+    ax1.axvline(0.5, color="#888", lw=0.8, ls="--")
+    ax1.set_yticks(range(len(rows)))
+    ax1.set_yticklabels(names)
+    ax1.invert_yaxis()
+    ax1.set_xlim(0, 1)
+    ax1.set_xlabel("reader AUC, real vs synthetic ↓")
+    for e, _, human, ci, clip in rows:
+        if human is None or clip is None:
+            continue
+        err = [[human - ci[0]], [ci[1] - human]] if ci else None
+        ax2.errorbar([clip], [human], yerr=err, fmt="o", ms=4, capsize=2, color=colours.get(series(e)))
+        ax2.annotate(plain(e.name), (clip, human), xytext=(3, 3), textcoords="offset points", fontsize=6)
+    ax2.set_xlabel("domain-CLIP score ↑")
+    ax2.set_ylabel("human alignment (1–5) ↑")
+    ax2.set_ylim(0.8, 5.3)
+    sns.despine(fig=fig)
+    fig.tight_layout()
+    return save(fig, folder, "reader_study")
+
+
 FIGURES: list[tuple[str, Callable]] = [
     ("samples", fig_samples),
     ("fd_per_modality", fig_fd),
@@ -679,6 +719,7 @@ FIGURES: list[tuple[str, Callable]] = [
     ("quality_vs_compute", fig_quality_compute),
     ("alignment_per_modality", fig_alignment),
     ("foundation_probes", fig_foundation),
+    ("reader_study", fig_reader_study),
 ]
 
 

@@ -134,6 +134,41 @@ def md_table(headers: list[str], rows: list[list[Cell]], italic: bool = False) -
     return "\n".join(lines)
 
 
+READER_HEADERS = ["study", "generator", "readers", "answers", "reader accuracy", "reader AUC ↓",
+                  "human alignment (1–5) ↑", "real images' alignment", "Spearman ρ vs CLIP score"]
+READER_HELP = ["published analysis file", "", "readers who answered", "answers on this generator's and the real items",
+               "share of correct real/synthetic calls", "0.5 = readers cannot tell these images from real ones",
+               "mean match rating of this generator's images (95% CI over items)",
+               "the same rating for the real (held-out) images, for reference",
+               "rank correlation of human alignment with the domain-CLIP score over (generator, modality) cells"]
+
+
+def _count(v: float | None) -> Cell:
+    return Cell(DASH if v is None else str(int(v)), v)
+
+
+def reader_study_rows(coll: Collection) -> list[list[Cell]]:
+    """One row per (published study, generator), newest study first."""
+    from bench.report.values import dig, interval, number
+
+    rows = []
+    for st in sorted(coll.reader_studies, key=lambda s: str(s.analysis.get("created", "")), reverse=True):
+        a = st.analysis
+        real = number(dig(a, "real", "all", "alignment", "mean"))
+        rho = number(dig(a, "correlation", "clip_score", "spearman_rho"))
+        n_readers = number(dig(a, "readers", "n"))
+        for g, entry in sorted(st.generators.items()):
+            d, al = dig(entry, "all", "detection") or {}, dig(entry, "all", "alignment") or {}
+            mean = number(al.get("mean"))
+            rows.append([Cell(st.name, st.name), Cell(g, g.lower()),
+                         _count(n_readers), _count(number(d.get("n_answers"))),
+                         value_cell(number(d.get("accuracy")), None, False, False),
+                         value_cell(number(d.get("auc")), None, False, False),
+                         value_cell(mean, interval(al.get("ci95")), True, False),
+                         value_cell(real, None, False, False), value_cell(rho, None, False, True)])
+    return rows
+
+
 def render_markdown(coll: Collection) -> str:
     out = [f"# Leaderboard: `{md(coll.suite)}` suite", "",
            f"Rendered from `results/*.json` alone: `medsyn-bench leaderboard --suite {md(coll.suite)}` "
@@ -148,6 +183,11 @@ def render_markdown(coll: Collection) -> str:
     for g in coll.others:
         out += ["## Not comparable with the leaderboard above", "", f"Reason: {md(g.reason)}.", ""]
         out += _md_group(g, heading=False)
+    if coll.reader_studies:
+        out += ["## Reader studies", "",
+                "Blinded clinician ratings (`medsyn-bench reader-study analyse STUDY --publish`): can readers tell "
+                "each generator's images from real held-out ones, and do the images match their text?", ""]
+        out += [md_table(READER_HEADERS, reader_study_rows(coll)), ""]
     if coll.refused:
         out += ["## Refused result files", ""]
         out += [f"- `{md(r.file)}`: {md(r.reason)}" for r in coll.refused] + [""]
@@ -303,6 +343,8 @@ def render_html(coll: Collection) -> str:
         nav.append('<a href="#figures">Figures</a>')
     if coll.others:
         nav.append('<a href="#not-comparable">Not comparable</a>')
+    if coll.reader_studies:
+        nav.append('<a href="#reader-studies">Reader studies</a>')
     if coll.refused:
         nav.append('<a href="#refused">Refused files</a>')
     body.append("<nav>" + "".join(nav) + "</nav>")
@@ -335,6 +377,13 @@ def render_html(coll: Collection) -> str:
     if general:
         body.append('<section id="figures"><h2>Figures</h2>')
         body += [figure_html(f, caption(f.stem)) for f in general]
+        body.append("</section>")
+
+    if coll.reader_studies:
+        body.append('<section id="reader-studies"><h2>Reader studies</h2><p class="note">Blinded clinician '
+                    "ratings: can readers tell each generator's images from real held-out ones, and do the images "
+                    "match their text?</p>")
+        body.append(html_table(READER_HEADERS, READER_HELP, [("", "rows", reader_study_rows(coll))], "reader-studies"))
         body.append("</section>")
 
     if coll.others:

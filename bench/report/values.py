@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 FAMILY_HINTS = {"fidelity": ("fidel", "fid"), "alignment": ("align", "clip"),
-                "memorisation": ("memor",), "utility": ("util",), "foundation": ("foundation",)}
+                "memorisation": ("memor",), "utility": ("util",), "foundation": ("foundation",),
+                "reader_study": ("reader",)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ METRIC_COLUMNS = [
            help="share of images whose own prompt is the domain CLIP's top match"),
     Column("conditional_accuracy", "conditional accuracy", "alignment", "higher",
            help="accuracy of a real-trained classifier against the class each prompt asked for"),
+    Column("reader_auc", "reader AUC", "reader_study", "lower",
+           help="published reader study: ROC AUC of clinicians telling this generator's images from real ones "
+                "(0.5 = indistinguishable)"),
+    Column("human_alignment", "human alignment (1–5)", "reader_study", "higher", ci=True,
+           help="published reader study: mean 'does the image match the text?' rating, 1-5 (95% CI over items)"),
     Column("synthetic:linear_accuracy@1%", "foundation probe, synthetic-pretrained", "foundation", "higher", ci=True,
            help="test accuracy of a linear probe with 1% of the labels on an encoder pretrained contrastively on "
                 "the generator's image-prompt pairs (95% CI); compare with real-pretrained in the figure"),
