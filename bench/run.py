@@ -104,6 +104,15 @@ def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print) -> tup
 
     fit_inputs = {"model": dataclasses.asdict(entry.model) | {"path": None}, "data": ctx.data_hashes["dataset_sha256"],
                   "modalities": entry.modalities, "budget": entry.budget, "budget_scale": entry.budget_scale}
+    if hasattr(gen, "judge"):  # generators that check themselves against the reference classifier (LDM)
+        from bench.reference.classifier import predict_proba
+        from bench.reference.pinned import ensure_references
+
+        refs = ensure_references(ctx)
+        gen.judge = lambda images: predict_proba(refs.classifier, images, device=ctx.device).argmax(1)
+        gen.judge_sha256 = refs.hashes["classifier"]
+        gen.ignore_autoencoder_gate = ctx.ignore_autoencoder_gate
+        fit_inputs["judge"] = gen.judge_sha256
     log(f"[{entry.name}] fit")
     fit = ctx.stage(folder, "fit", fit_inputs, lambda: gen.fit() or {})
     if fit["skipped"]:
@@ -244,11 +253,14 @@ def select_entries(spec: SuiteSpec, entries: list[GeneratorEntry], only: list[st
 def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
               only: list[str] | None = None, device: str = "auto", publish_dir: Path | None = None,
               allow_download: bool = False, fresh: bool = False, log=print,
-              entries: list[GeneratorEntry] | None = None) -> list[Path]:
+              entries: list[GeneratorEntry] | None = None, ignore_autoencoder_gate: bool = False,
+              generate_only: bool = False) -> list[Path]:
     """Run a suite end to end; returns the paths of the result files written.
 
     ``entries`` replaces the suite's own generators (e.g. one ad-hoc submission, see
-    :func:`submit_images`); suite-level preparation is shared and resumable either way."""
+    :func:`submit_images`); suite-level preparation is shared and resumable either way.
+    ``generate_only``: fit and sample the generators (resumable stages) and stop there: no task runs and
+    no result file is written; a later full run reuses both stages."""
     spec = load_suite(suite)
     dataset = load_dataset(spec, data_root, allow_download)
     suite_dir = Path(runs_dir) / spec.name
@@ -259,10 +271,15 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
                 if child.name != ".lock":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         ctx = suite_context(spec, dataset, suite_dir, device, log)
+        ctx.ignore_autoencoder_gate = ignore_autoencoder_gate
         entries = select_entries(spec, generator_entries(spec, dataset) if entries is None else list(entries), only)
         log(f"suite {spec.name}: {len(dataset.modalities)} modalities, "
             f"{', '.join(f'{k} {len(s)}' for k, s in dataset.splits.items())} images; "
             f"{len(entries)} generators; device {ctx.device}")
+        if generate_only:
+            for entry in entries:
+                sample_generator(entry, ctx, log)
+            return written
         tasks = build_tasks(spec, ctx)
         for task in tasks:
             task.prepare()

@@ -58,6 +58,7 @@ class SuiteContext:
     budgets: dict = field(default_factory=dict)  # budget n -> train indices
     warnings: list[str] = field(default_factory=list)
     log: Callable[[str], None] = print
+    ignore_autoencoder_gate: bool = False  # LDMs train their UNet even on an autoencoder that failed its gate
 
     def stage(self, folder: Path, name: str, inputs: Any, fn: Callable[[], dict]) -> dict:
         return stage(folder, name, inputs, fn, log=self.log)

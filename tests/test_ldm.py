@@ -209,3 +209,72 @@ def test_sample_grid_png(fitted, smoke_dataset, tmp_path):
     write_samples(tmp_path / "g" / "samples", samples, smoke_dataset)
     out = write_grid(tmp_path / "g", smoke_dataset, n_real=2, n_gen=2)
     assert Image.open(out).size[1] == 3 * (28 * 2 + 14)
+
+
+# -- the autoencoder gate and the training curve ------------------------------------------------------
+def exact_match_judge(dataset):
+    """Right on the validation originals, wrong on anything else (so reconstructions fail the gate)."""
+    val = dataset.splits["val"]
+    known = {img.tobytes(): c for img, c in zip(val.images, val.classes)}
+    return lambda images: np.array([known.get(img.tobytes(), -1) for img in images])
+
+
+def test_autoencoder_gate_refuses_the_unet_unless_ignored(smoke_dataset, tmp_path):
+    gen = make(smoke_dataset, tmp_path, curve_samples=1)
+    gen.judge, gen.judge_sha256 = exact_match_judge(smoke_dataset), "exact-match"
+    with pytest.raises(BenchError, match="fails its gate") as err:
+        gen.fit()
+    assert "--ignore-autoencoder-gate" in err.value.fix and "100.0% on the originals" in err.value.message
+    assert not (gen.workdir / "unet-ema.safetensors").exists()  # no UNet was trained
+
+    gen.ignore_autoencoder_gate = True
+    info = gen.fit()  # the autoencoder comes from the cache; the UNet trains
+    gate = info["autoencoder_gate"]
+    assert gate["measured"] and not gate["passed"] and gate["ignored"] and gate["drop_points"] == 100.0
+    assert info["autoencoder"]["cache_hit"]
+    # the training curve: kept checkpoints (25/50/100 % of 6 steps), each with a conditional accuracy
+    curve = info["curve"]
+    assert [c["step"] for c in curve] == [2, 3, 6]
+    assert all(c["conditional_accuracy"] == 0.0 and c["n_samples"] == 21 for c in curve)  # judge: never right
+    assert [c["train_wall_s"] for c in curve] == sorted(c["train_wall_s"] for c in curve)
+    assert set(curve[0]["per_modality"]) == {"bloodmnist", "organamnist", "breastmnist"}
+
+
+def test_autoencoder_gate_stops_training_when_met(smoke_dataset, tmp_path):
+    val = smoke_dataset.splits["val"]
+    gen = make(smoke_dataset, tmp_path, vae_steps=8, vae_eval_every=2, curve_samples=0)
+    gen.judge, gen.judge_sha256 = (lambda images: val.classes[:len(images)]), "always-right"
+    info = gen.fit()
+    ae = info["autoencoder"]
+    assert ae["steps"] == 2 and ae["stopped_early"] and ae["max_steps"] == 8
+    assert [c["step"] for c in ae["gate_curve"]] == [2] and ae["gate_curve"][0]["passed"]
+    assert info["autoencoder_gate"]["passed"] and "curve" in info and info["curve"] == []
+
+
+def test_image_similarity_against_numpy():
+    from bench.generators.autoencoder import image_similarity
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (5, 28, 28, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    mse = ((a.astype(float) - b) ** 2).mean()
+    s = image_similarity(a, b)
+    assert s["mse"] == pytest.approx(mse) and s["psnr_db"] == pytest.approx(10 * np.log10(255 ** 2 / mse))
+    assert image_similarity(a, a)["ssim"] == pytest.approx(1.0)
+    noisier = np.clip(a.astype(int) + rng.integers(-60, 61, a.shape), 0, 255).astype(np.uint8)
+    assert 0 < image_similarity(a, noisier)["ssim"] < s["ssim"] < 1
+
+
+def test_changed_spec_does_not_resume_stale_checkpoints(fitted, smoke_dataset, tmp_path):
+    root, _, _ = fitted
+    gen = make(smoke_dataset, tmp_path)
+    gen.shared_dir = root / "_shared"
+    gen.stop_after = 4
+    with pytest.raises(TrainingStopped):
+        gen.fit()
+    changed = make(smoke_dataset, tmp_path, lr=5e-4)  # same folder, another spec
+    changed.shared_dir = root / "_shared"
+    assert changed.fit()["resumed_from_step"] == 0
+    same = make(smoke_dataset, tmp_path, lr=5e-4, steps=8)  # steps change the key too
+    same.shared_dir = root / "_shared"
+    assert same.fit()["resumed_from_step"] == 0

@@ -7,6 +7,15 @@ to S px after decoding. The downsampling factor is f = 2^(len(channels) - 1), so
 (latent_channels, C/f, C/f). Latents are the posterior means, multiplied by ``scaling`` = 1 / std of the
 training latents (as Stable Diffusion does), so the diffusion model sees unit-variance inputs.
 
+**Gate.** The autoencoder's fidelity is measured the way it matters to the LDM: a *judge* (the suite's
+reference classifier) labels the validation images and their reconstructions, and the drop in its
+accuracy (percentage points) is the gate. With ``gate = "stop"`` training checks the gate every
+``eval_every`` steps on a fixed random subset of ``eval_images`` validation images and stops as soon as
+the drop there is at least one point inside ``gate_points`` (a margin for the subset's sampling error);
+the final verdict is measured on the whole validation split, and the LDM refuses to train
+its UNet on an autoencoder that never met it (unless told to ignore the gate). PSNR (dB, peak 255) and
+SSIM (torchmetrics, 11-px Gaussian window) of the reconstructions are reported beside it.
+
 The trained state lives in ``<shared>/autoencoder-<hash>/`` where the hash covers the autoencoder spec
 and the training pixels; the folder is built under a temporary name and renamed into place, so a
 generalist and its specialists share one autoencoder and a crash never leaves half a cache.
@@ -44,6 +53,12 @@ class AutoencoderSpec:
     kl_weight: float = 1e-6  # weight of the KL term next to the L1 reconstruction loss
     path: str = ""  # a local diffusers AutoencoderKL folder: used instead of training
     seed: int = 0
+    gate_points: float = 5.0  # largest allowed drop of the judge's accuracy on reconstructions (points)
+    gate: str = "stop"  # "stop": stop training when met, refuse the UNet when never met; "report": measure only
+    eval_every: int = 0  # steps between gate checks while training (0: only after the last step)
+    eval_images: int = 2000  # validation images (a fixed random subset) per check while training
+    lr_schedule: str = "constant"  # "constant" | "cosine" (to zero over ``steps``)
+    judge_sha256: str = ""  # the judge's weights hash (part of the cache key: the gate decides when to stop)
 
     @property
     def factor(self) -> int:
@@ -115,10 +130,15 @@ def load_local_vae(path: str):
                          where=str(folder)) from exc
 
 
-def train_vae(spec: AutoencoderSpec, images: np.ndarray, device: str, log=print) -> tuple[object, dict]:
+def train_vae(spec: AutoencoderSpec, images: np.ndarray, device: str, log=print,
+              check=None) -> tuple[object, dict]:
     """Train an AutoencoderKL on uint8 (N, S, S, 3) images: L1 reconstruction + kl_weight · KL.
 
     Batches and posterior noise come from a generator seeded by (seed, step), so the run is reproducible.
+    ``check(vae)`` (the gate: returns a fidelity report with ``passed``) runs every ``eval_every`` steps
+    before the last (the caller measures the final model); its reports, with the training wall time so
+    far (checks excluded), form the ``gate_curve``; with ``gate = "stop"`` training ends at the first
+    report that passes.
     """
     torch.manual_seed(spec.seed)
     vae = build_vae(spec).to(device).train()
@@ -139,8 +159,27 @@ def train_vae(spec: AutoencoderSpec, images: np.ndarray, device: str, log=print)
     x, gen = batch(0)
     step_flops = count_flops(lambda: loss_on(x, gen).backward())
     opt.zero_grad(set_to_none=True)
-    t0 = time.perf_counter()
-    loss = float("nan")
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, spec.steps)) if spec.lr_schedule == "cosine"
+             else None)
+    t0, eval_s = time.perf_counter(), 0.0
+    loss, curve, done = float("nan"), [], 0
+
+    def gate_check(step: int) -> dict | None:
+        nonlocal eval_s
+        if check is None:
+            return None
+        e0 = time.perf_counter()
+        vae.eval()
+        report = check(vae)
+        vae.train()
+        eval_s += time.perf_counter() - e0
+        curve.append({"step": step, "train_wall_s": time.perf_counter() - t0 - eval_s, "n_images": report["n"],
+                      **{k: report[k] for k in ("accuracy", "drop_points", "psnr_db", "ssim", "passed") if k in report}})
+        log(f"  autoencoder step {step}: judge accuracy {report['accuracy']['reconstructions']:.3f} on reconstructions "
+            f"vs {report['accuracy']['originals']:.3f} (drop {report['drop_points']:.1f} points), "
+            f"PSNR {report['psnr_db']:.1f} dB")
+        return report
+
     for step in range(spec.steps):
         x, gen = batch(step)
         loss_t = loss_on(x, gen)
@@ -150,13 +189,21 @@ def train_vae(spec: AutoencoderSpec, images: np.ndarray, device: str, log=print)
         opt.zero_grad(set_to_none=True)
         loss_t.backward()
         opt.step()
-        loss = loss_t.item()
-        if step % max(1, spec.steps // 5) == 0 or step == spec.steps - 1:
-            log(f"  autoencoder step {step + 1}/{spec.steps}  loss {loss:.4f}")
+        if sched is not None:
+            sched.step()
+        loss, done = loss_t.item(), step + 1
+        if step % max(1, spec.steps // 5) == 0 or done == spec.steps:
+            log(f"  autoencoder step {done}/{spec.steps}  loss {loss:.4f}")
+        if spec.eval_every and done % spec.eval_every == 0 and done < spec.steps:
+            report = gate_check(done)
+            if report is not None and report["drop_points"] <= spec.gate_points - 1.0 and spec.gate == "stop":
+                log(f"  autoencoder gate met at step {done}: stopping early")
+                break
     vae.eval()
-    return vae, {"trained": True, "steps": spec.steps, "batch": spec.batch, "images_seen": spec.steps * spec.batch,
-                 "final_loss": loss, "train_wall_s": time.perf_counter() - t0,
-                 "flops_per_step": step_flops, "train_flops": step_flops * spec.steps}
+    return vae, {"trained": True, "steps": done, "max_steps": spec.steps, "stopped_early": done < spec.steps,
+                 "batch": spec.batch, "images_seen": done * spec.batch, "final_loss": loss,
+                 "train_wall_s": time.perf_counter() - t0 - eval_s, "gate_eval_wall_s": eval_s,
+                 "flops_per_step": step_flops, "train_flops": step_flops * done, "gate_curve": curve}
 
 
 @torch.no_grad()
@@ -175,24 +222,66 @@ def decode(vae, latents: torch.Tensor, size: int, grey: np.ndarray | None = None
     return from_canvas(vae.decode(latents.to(dtype)).sample, size, grey)
 
 
+def reconstruct(vae, images: np.ndarray, canvas: int, device: str, batch: int = 256) -> np.ndarray:
+    """encode → decode (posterior means) of uint8 (N, S, S, 3) images."""
+    return np.concatenate([decode(vae, encode(vae, images[i:i + batch], canvas, device).to(device), images.shape[1])
+                           for i in range(0, len(images), batch)]) if len(images) else images.copy()
+
+
+def image_similarity(a: np.ndarray, b: np.ndarray) -> dict:
+    """MSE (grey levels², 0–255 scale), PSNR (dB, peak 255, over the pooled MSE) and mean SSIM
+    (torchmetrics, Gaussian 11-px window, data range 255) between two uint8 (N, S, S, 3) stacks."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    per_image = []
+    for i in range(0, len(a), 512):  # per-image SSIM in chunks: the whole split at once needs gigabytes
+        ta = torch.from_numpy(np.ascontiguousarray(a[i:i + 512])).permute(0, 3, 1, 2).double()
+        tb = torch.from_numpy(np.ascontiguousarray(b[i:i + 512])).permute(0, 3, 1, 2).double()
+        per_image.append(structural_similarity_index_measure(ta, tb, data_range=255.0, reduction="none"))
+    ssim = float(torch.cat(per_image).mean()) if per_image else float("nan")
+    return {"mse": mse, "psnr_db": float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12))), "ssim": ssim,
+            "n": int(len(a))}
+
+
 def reconstruction_fidelity(vae, images: np.ndarray, modality: np.ndarray, canvas: int, device: str,
-                            names: list[str]) -> tuple[dict, np.ndarray]:
-    """MSE (grey levels², 0-255 scale) and PSNR (dB, peak 255) of encode→decode, overall and per modality."""
-    recon = np.concatenate([decode(vae, encode(vae, images[i:i + 256], canvas, device).to(device), images.shape[1])
-                            for i in range(0, len(images), 256)])
-    err = (recon.astype(np.float64) - images.astype(np.float64)) ** 2
+                            names: list[str], classes: np.ndarray | None = None, judge=None,
+                            gate_points: float = 5.0, judged_originals: np.ndarray | None = None
+                            ) -> tuple[dict, np.ndarray]:
+    """Reconstruction fidelity of ``images`` (the validation split), overall and per modality.
 
-    def summary(mask):
-        mse = float(err[mask].mean())
-        return {"mse": mse, "psnr_db": float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12))), "n": int(mask.sum())}
+    PSNR/SSIM always; with ``judge`` (uint8 images → predicted global classes) and true ``classes``
+    also the judge's accuracy on the originals and on the reconstructions, the drop in points
+    (100 × difference) and whether it is within ``gate_points``. ``judged_originals`` are the judge's
+    predictions on the originals when already known."""
+    recon = reconstruct(vae, images, canvas, device)
+    out = image_similarity(recon, images)
+    out["per_modality"] = {names[m]: image_similarity(recon[modality == m], images[modality == m])
+                           for m in np.unique(modality)}
+    if judge is not None and classes is not None:
+        orig = judged_originals if judged_originals is not None else judge(images)
+        rec = judge(recon)
 
-    out = summary(np.ones(len(images), dtype=bool))
-    out["per_modality"] = {names[m]: summary(modality == m) for m in np.unique(modality)}
+        def acc(pred, mask):
+            return float((pred[mask] == classes[mask]).mean())
+
+        everything = np.ones(len(images), dtype=bool)
+        out["accuracy"] = {"originals": acc(orig, everything), "reconstructions": acc(rec, everything)}
+        out["drop_points"] = 100.0 * (out["accuracy"]["originals"] - out["accuracy"]["reconstructions"])
+        out["gate_points"] = gate_points
+        out["passed"] = out["drop_points"] <= gate_points
+        for m in np.unique(modality):
+            sel = modality == m
+            out["per_modality"][names[m]]["accuracy"] = {"originals": acc(orig, sel), "reconstructions": acc(rec, sel)}
     return out, recon
 
 
-def prepare_autoencoder(spec: AutoencoderSpec, dataset, cache_root: Path, device: str, log=print) -> Autoencoder:
-    """Return the suite's autoencoder, training and caching it (with its training latents) on first use."""
+def prepare_autoencoder(spec: AutoencoderSpec, dataset, cache_root: Path, device: str, log=print,
+                        judge=None) -> Autoencoder:
+    """Return the suite's autoencoder, training and caching it (with its training latents) on first use.
+
+    ``judge`` (uint8 images → predicted global classes; the reference classifier) measures the gate on
+    the validation split; ``spec.judge_sha256`` must name it, since it decides when training stops."""
     from safetensors.torch import load_file, save
 
     train, val = dataset.splits["train"], dataset.splits["val"]
@@ -210,16 +299,31 @@ def prepare_autoencoder(spec: AutoencoderSpec, dataset, cache_root: Path, device
                 raise BenchError(f"the autoencoder at {spec.path} downsamples by "
                                  f"{2 ** (len(vae.config.block_out_channels) - 1)}, the spec's latent size asks "
                                  f"for {spec.factor}", where=spec.path, fix="set latent_size to match")
-        else:
-            log(f"  training autoencoder (f={spec.factor}, {spec.steps} steps) on {len(train)} images")
-            vae, facts = train_vae(spec, train.images, device, log)
+        names = [m.key for m in dataset.modalities]
+        judged = judge(val.images) if judge is not None and len(val) else None
+        sub = (np.sort(np.random.default_rng(spec.seed).choice(len(val), spec.eval_images, replace=False))
+               if len(val) > spec.eval_images else np.arange(len(val)))
+
+        def check(model):
+            return reconstruction_fidelity(model, val.images[sub], val.modality[sub], spec.canvas, device, names,
+                                           val.classes[sub], judge, spec.gate_points, judged[sub])[0]
+
+        if not spec.path:
+            log(f"  training autoencoder (f={spec.factor}, up to {spec.steps} steps) on {len(train)} images")
+            vae, facts = train_vae(spec, train.images, device, log, check if judged is not None else None)
         t1 = time.perf_counter()
         raw = encode(vae, train.images, spec.canvas, device)
         encode_wall = time.perf_counter() - t1
         enc_flops_per_image = count_flops(lambda: encode(vae, train.images[:1], spec.canvas, device))
         scaling = float(1.0 / raw.std().clamp_min(1e-6))
-        names = [m.key for m in dataset.modalities]
-        fidelity, recon = reconstruction_fidelity(vae, val.images, val.modality, spec.canvas, device, names)
+        fidelity, recon = reconstruction_fidelity(vae, val.images, val.modality, spec.canvas, device, names,
+                                                  val.classes, judge if judged is not None else None,
+                                                  spec.gate_points, judged)
+        curve = facts.setdefault("gate_curve", [])
+        if "accuracy" in fidelity and (not curve or curve[-1]["step"] != facts.get("steps")):
+            curve.append({"step": facts.get("steps", 0), "train_wall_s": facts.get("train_wall_s", 0.0),
+                          "n_images": fidelity["n"],
+                          **{k: fidelity[k] for k in ("accuracy", "drop_points", "psnr_db", "ssim", "passed")}})
         info = {**facts, "key": key, "spec": dataclasses.asdict(spec), "factor": spec.factor,
                 "latent_shape": list(raw.shape[1:]), "scaling": scaling, "parameters": n_params(vae),
                 "encode_flops": enc_flops_per_image * len(train), "encode_wall_s": encode_wall,

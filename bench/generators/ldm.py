@@ -13,6 +13,7 @@ Specialists are the same spec restricted to one modality; under "equal-compute" 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from bench.generators.base import Generator, Samples
 from bench.generators.compute import count_flops, n_params
 from bench.generators.ldm_training import TrainConfig, train_unet
 from bench.generators.text_encoder import DEFAULT_TEXT_ENCODER, encode_prompts, resolve_encoder
+from bench.io import sha256_json
 from bench.registry import register_generator
 
 SAMPLERS = ("dpm", "ddim", "ddpm")
@@ -59,6 +61,13 @@ class LDMParams:
     vae_lr: float = field(default=1e-3, metadata={"check": _pos, "why": "must be > 0"})
     vae_kl_weight: float = field(default=1e-6, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
     vae_path: str = ""  # a local diffusers AutoencoderKL folder, used instead of training one
+    vae_lr_schedule: str = field(default="constant", metadata={"choices": ("constant", "cosine")})
+    # the autoencoder gate: drop of the reference classifier's validation accuracy on reconstructions
+    vae_gate: str = field(default="stop", metadata={"choices": ("stop", "report"),
+                                                   "why": "stop: stop training when met, refuse the UNet if never met"})
+    vae_gate_points: float = field(default=5.0, metadata={"check": lambda v: v >= 0, "why": "points, >= 0"})
+    vae_eval_every: int = field(default=0, metadata={"check": lambda v: v >= 0,
+                                                     "why": "steps between gate checks, >= 0 (0: at the end)"})
     # denoiser
     unet_channels: list[int] = field(default_factory=lambda: [32, 64, 64], metadata={"check": _pos_list, "why": "positive"})
     unet_attention: list[bool] = field(default_factory=lambda: [False, True, True])  # cross-attention per level
@@ -85,6 +94,8 @@ class LDMParams:
     sample_steps: int = field(default=20, metadata={"check": _pos, "why": "must be > 0"})
     guidance_scale: float = field(default=3.0, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
     sample_batch: int = field(default=128, metadata={"check": _pos, "why": "must be > 0"})
+    # the training curve: samples per prompt scored by the reference classifier at each kept checkpoint
+    curve_samples: int = field(default=4, metadata={"check": lambda v: v >= 0, "why": "must be >= 0 (0: no curve)"})
     use_ema: bool = True
     seed: int = 0
 
@@ -145,6 +156,9 @@ class LDMGenerator(Generator):
             raise BenchError("autoencoder folder not found", where=p.vae_path,
                              fix="give a folder saved with AutoencoderKL.save_pretrained, or vae_path = \"\"")
         resolve_encoder(p.text_encoder)  # a missing local folder fails here, before any work
+        self.judge = None  # uint8 images → predicted global classes (the reference classifier), set by the run
+        self.judge_sha256 = ""  # its weights' hash
+        self.ignore_autoencoder_gate = False  # train the UNet even when the autoencoder failed its gate
         self.stop_after: int | None = None  # tests: simulate a kill after this many steps
         self.loss_hook = None  # tests: replace the loss (e.g. inject a NaN)
         self.last_sample_info: dict = {}
@@ -156,7 +170,9 @@ class LDMGenerator(Generator):
                                layers_per_block=p.vae_layers_per_block, latent_channels=p.latent_channels,
                                steps=p.vae_steps, batch=p.vae_batch, lr=p.vae_lr, kl_weight=p.vae_kl_weight,
                                path=str(Path(p.vae_path).expanduser().resolve()) if p.vae_path else "",
-                               seed=p.seed)
+                               seed=p.seed, gate_points=p.vae_gate_points, gate=p.vae_gate,
+                               eval_every=p.vae_eval_every, lr_schedule=p.vae_lr_schedule,
+                               judge_sha256=self.judge_sha256 if self.judge is not None else "")
 
     def _prompt_table(self):
         texts = list(self.dataset.prompt_lookup())
@@ -204,14 +220,24 @@ class LDMGenerator(Generator):
         from safetensors.torch import save_file
 
         t0 = time.perf_counter()
-        ae = prepare_autoencoder(self._ae_spec(), self.dataset, self.shared_dir, self.device)
+        ae = prepare_autoencoder(self._ae_spec(), self.dataset, self.shared_dir, self.device, judge=self.judge)
+        gate = self._gate(ae)
         table = self._prompt_table()
         idx, texts = self._train_rows()
         latents = ae.train_latents[torch.from_numpy(idx)]
         unet = self._build_unet(latents.shape[1], table.embeds.shape[-1])
         cfg = self._train_config()
+        prompts = self.dataset.prompt_requests(self.modalities)
+
+        def curve_point(step: int, model) -> dict:
+            return self._conditional_accuracy(model, ae, table, prompts)
+
         out = train_unet(unet, latents, table.index(texts), table, cfg, self.workdir, self.device,
-                         stop_after=self.stop_after, loss_hook=self.loss_hook)
+                         stop_after=self.stop_after, loss_hook=self.loss_hook,
+                         on_checkpoint=curve_point if self.judge is not None and self.params.curve_samples else None,
+                         run_key=sha256_json({"params": dataclasses.asdict(self.params), "autoencoder": ae.info["key"],
+                                              "modalities": self.modalities, "budget_scale": self.budget_scale,
+                                              "train": self.dataset.splits["train"].hash(), "judge": self.judge_sha256}))
         self.workdir.mkdir(parents=True, exist_ok=True)
         unet = out["unet"]
         save_file({k: v.detach().cpu().contiguous() for k, v in unet.state_dict().items()},
@@ -225,7 +251,39 @@ class LDMGenerator(Generator):
                 "unet_parameters": n_params(unet), "autoencoder_parameters": ae.info["parameters"],
                 "text_encoder": self.params.text_encoder, "text_tokens": self.params.max_tokens,
                 "train_images": len(idx), "budget_scale": self.budget_scale,
-                "autoencoder": {**ae_info, "shared": True}}
+                "autoencoder": {**ae_info, "shared": True}, "autoencoder_gate": gate}
+
+    def _gate(self, ae) -> dict:
+        """The autoencoder gate's verdict; raises when it failed and is enforced."""
+        rec = ae.info.get("val_reconstruction", {})
+        if "passed" not in rec:
+            return {"measured": False, "reason": "no reference classifier to judge reconstructions"}
+        verdict = {"measured": True, "passed": rec["passed"], "drop_points": rec["drop_points"],
+                   "gate_points": rec["gate_points"], "accuracy": rec["accuracy"], "psnr_db": rec["psnr_db"],
+                   "ssim": rec["ssim"], "enforced": self.params.vae_gate == "stop",
+                   "ignored": bool(not rec["passed"] and self.params.vae_gate == "stop" and self.ignore_autoencoder_gate)}
+        if not rec["passed"] and verdict["enforced"] and not verdict["ignored"]:
+            a = rec["accuracy"]
+            raise BenchError(
+                f"the autoencoder fails its gate: the reference classifier's validation accuracy falls from "
+                f"{a['originals']:.1%} on the originals to {a['reconstructions']:.1%} on reconstructions "
+                f"({rec['drop_points']:.1f} points; allowed: {rec['gate_points']:g}), so the UNet would learn from "
+                "latents that have lost the class", where=ae.info.get("folder", ""),
+                fix="train it longer (vae_steps) or change its recipe (vae_channels, vae_lr, vae_lr_schedule), or "
+                    "rerun with --ignore-autoencoder-gate to train the UNet anyway (the result records it)")
+        return verdict
+
+    @torch.no_grad()
+    def _conditional_accuracy(self, unet, ae, table, prompts) -> dict:
+        """Share of ``curve_samples`` samples per prompt (fixed noise) that the judge puts in the asked-for
+        class, overall and per modality."""
+        n = self.params.curve_samples
+        samples = self._sample_with(unet, ae, table, prompts, n, seed=10_007 + self.params.seed)
+        pred = np.asarray(self.judge(samples.images))
+        hit = pred == samples.classes
+        names = [self.dataset.modalities[m].key for m in samples.modality]
+        return {"conditional_accuracy": float(hit.mean()), "n_samples": int(len(hit)),
+                "per_modality": {k: float(hit[np.array(names) == k].mean()) for k in dict.fromkeys(names)}}
 
     def load(self) -> None:
         ae = prepare_autoencoder(self._ae_spec(), self.dataset, self.shared_dir, self.device)
@@ -240,17 +298,20 @@ class LDMGenerator(Generator):
         unet.load_state_dict(load_file(self.workdir / name))
         self.unet, self.ae, self.table = unet.float().eval().to(self.device), ae, table
 
-    @torch.no_grad()
     def sample(self, prompts: list[PromptRequest], n: int, seed: int) -> Samples:
         """``n`` images per prompt; image k of class c starts from noise seeded by (seed, c, k)."""
         self.check_prompts(prompts)
+        return self._sample_with(self.unet, self.ae, self.table, prompts, n, seed)
+
+    @torch.no_grad()
+    def _sample_with(self, unet, ae, table, prompts: list[PromptRequest], n: int, seed: int) -> Samples:
         p, dev = self.params, self.device
         reqs = [q for q in prompts for _ in range(n)]
-        shape = (self.ae.train_latents.shape[1], p.latent_size, p.latent_size)
+        shape = (ae.train_latents.shape[1], p.latent_size, p.latent_size)
         noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(
             (seed * 1_000_003 + q.cls) * 100_003 + k)) for q in prompts for k in range(n)])
-        rows = self.table.index([q.text for q in reqs])
-        uncond = self.table.index([""])[0]
+        rows = table.index([q.text for q in reqs])
+        uncond = table.index([""])[0]
         grey = np.array([self.dataset.modalities[q.modality].channels == 1 for q in reqs])
         cfg_on = p.guidance_scale != 1.0
         sched = _scheduler(p, self._noise_config())
@@ -259,14 +320,14 @@ class LDMGenerator(Generator):
             sl = slice(b, b + p.sample_batch)
             gen = torch.Generator().manual_seed(seed * 7919 + b)
             r = rows[sl] if not cfg_on else torch.cat([torch.full_like(rows[sl], uncond), rows[sl]])
-            emb, mask = self.table.embeds[r].to(dev), self.table.mask[r].to(dev)
+            emb, mask = table.embeds[r].to(dev), table.mask[r].to(dev)
             x = noise[sl].to(dev)
             sched.set_timesteps(p.sample_steps)
             x = x * sched.init_noise_sigma
 
             def eps_of(x, t):
                 inp = sched.scale_model_input(torch.cat([x, x]) if cfg_on else x, t)
-                eps = self.unet(inp, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
+                eps = unet(inp, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
                 if cfg_on:
                     e_u, e_c = eps.chunk(2)
                     eps = e_u + p.guidance_scale * (e_c - e_u)
@@ -276,10 +337,10 @@ class LDMGenerator(Generator):
                 flops["unet"] = count_flops(lambda: eps_of(x, sched.timesteps[0])) / len(x)
             for t in sched.timesteps:
                 x = sched.step(eps_of(x, t), t, x, generator=gen).prev_sample
-            z = x / self.ae.scaling
+            z = x / ae.scaling
             if b == 0:
-                flops["decode"] = count_flops(lambda: decode(self.ae.vae, z, self.dataset.image_size)) / len(x)
-            images.append(decode(self.ae.vae, z, self.dataset.image_size, grey[sl]))
+                flops["decode"] = count_flops(lambda: decode(ae.vae, z, self.dataset.image_size)) / len(x)
+            images.append(decode(ae.vae, z, self.dataset.image_size, grey[sl]))
         n_img = len(reqs)
         self.last_sample_info = {
             "sampler": p.sampler, "sample_steps": p.sample_steps, "guidance_scale": p.guidance_scale,

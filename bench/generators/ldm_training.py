@@ -104,12 +104,18 @@ def make_accelerator(cfg: TrainConfig, device: str):
 
 
 def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: PromptTable, cfg: TrainConfig,
-               folder: Path, device: str, log=print, stop_after: int | None = None, loss_hook=None) -> dict:
+               folder: Path, device: str, log=print, stop_after: int | None = None, loss_hook=None,
+               on_checkpoint=None, run_key: str = "") -> dict:
     """Train ``unet`` to denoise ``latents`` (N, c, h, w) conditioned on ``table`` rows ``prompt_rows`` (N,).
 
     Resumes from the newest checkpoint in ``folder/checkpoints``. Returns compute facts: steps, images
     seen, FLOPs (one measured step × steps), wall time (summed over resumed runs), precision, processes.
     ``loss_hook(step, loss)`` may replace the loss (tests use it to inject a NaN).
+    ``on_checkpoint(step, unet)`` is called at every kept checkpoint with the EMA weights loaded; what it
+    returns (e.g. conditional accuracy of a few samples) joins the ``curve``, with the training wall time
+    so far (its own time excluded), and is saved in the checkpoint, so a resumed run keeps the curve.
+    ``run_key`` names what is being trained (spec, data, autoencoder): checkpoints of another key are
+    deleted rather than resumed, so a changed spec never continues from a stale run.
     """
     from diffusers import UNet2DConditionModel
     from diffusers.training_utils import EMAModel
@@ -120,10 +126,14 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, model_cls=UNet2DConditionModel,
                    model_config=unet.config)
-    start, state = 0, {"wall_s": 0.0}
+    start, state = 0, {"wall_s": 0.0, "curve": []}
     last = latest_checkpoint(ckpt_dir)
+    if last is not None and read_json(last / "state.json").get("run_key", "") != run_key:
+        log(f"  checkpoints in {ckpt_dir} are from another spec or data: starting over")
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        last = None
     if last is not None:
-        state = load_checkpoint(last, unet, optimizer, ema)
+        state = {"curve": [], **load_checkpoint(last, unet, optimizer, ema)}
         start = int(state["step"])
         log(f"  resuming from {last.name}")
     unet, optimizer = acc.prepare(unet, optimizer)
@@ -154,7 +164,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
     flops_per_step = count_flops(lambda: acc.backward(loss_of(probe))) * cfg.grad_accum
     unet.zero_grad(set_to_none=True)
 
-    t0, loss = time.perf_counter(), float("nan")
+    t0, loss, eval_s = time.perf_counter(), float("nan"), 0.0
     log_every = max(1, cfg.steps // 10)
     for step in range(start, cfg.steps):
         for micro in range(cfg.grad_accum):
@@ -180,12 +190,23 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
         if done % cfg.checkpoint_every == 0 or done in keep:
             acc.wait_for_everyone()
             if acc.is_main_process:
-                wall = state["wall_s"] + time.perf_counter() - t0
+                wall = state["wall_s"] + time.perf_counter() - t0 - eval_s
+                if on_checkpoint is not None and done in keep:
+                    e0 = time.perf_counter()
+                    model = acc.unwrap_model(unet)
+                    ema.store(model.parameters())
+                    ema.copy_to(model.parameters())
+                    point = on_checkpoint(done, model.eval())
+                    ema.restore(model.parameters())
+                    model.train()
+                    state["curve"] = [c for c in state["curve"] if c["step"] < done] + [
+                        {"step": done, "train_wall_s": wall, "loss": loss, **point}]
+                    eval_s += time.perf_counter() - e0
                 save_checkpoint(ckpt_dir, done, acc.unwrap_model(unet), optimizer, ema,
-                                {"wall_s": wall, "loss": loss}, keep)
+                                {"wall_s": wall, "loss": loss, "curve": state["curve"], "run_key": run_key}, keep)
         if stop_after is not None and done >= stop_after:
             raise TrainingStopped(f"stopped after step {done}")
-    wall = state["wall_s"] + time.perf_counter() - t0
+    wall = state["wall_s"] + time.perf_counter() - t0 - eval_s
     ema_unet = acc.unwrap_model(unet)
     return {
         "unet": ema_unet, "ema": ema,
@@ -194,7 +215,8 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
                   "images_seen": cfg.steps * cfg.batch * cfg.grad_accum * acc.num_processes,
                   "flops_per_step": flops_per_step * acc.num_processes,
                   "train_flops": flops_per_step * acc.num_processes * cfg.steps,
-                  "train_wall_s": wall, "final_loss": loss, "mixed_precision": acc.mixed_precision,
+                  "train_wall_s": wall, "curve_eval_wall_s": eval_s, "curve": state["curve"],
+                  "final_loss": loss, "mixed_precision": acc.mixed_precision,
                   "accelerate_device": str(acc.device),
                   "checkpoints": sorted(p.name for p in ckpt_dir.glob("step-*") if ".tmp-" not in p.name)},
     }

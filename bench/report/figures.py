@@ -56,6 +56,9 @@ CAPTIONS = {
     "foundation_probes": "Foundation encoder task: test accuracy vs label budget of a linear probe on encoders "
                          "pretrained contrastively on real, synthetic or both image–prompt pairs, and of the "
                          "same architecture trained from scratch (95% CI bars).",
+    "training_curve": "Training curves on CPU time: the reference classifier's validation accuracy on the "
+                      "autoencoder's reconstructions (left; dashed: on the originals) and the conditional "
+                      "accuracy of samples at each kept checkpoint vs autoencoder + UNet training minutes (right).",
     "reader_study": "Published reader study: how well clinicians told each generator's images from real ones "
                     "(AUC; 0.5 = indistinguishable), and their mean image–text match rating (1–5, 95% CI) "
                     "against the domain-CLIP score.",
@@ -673,6 +676,60 @@ def fig_foundation(entries: list[Entry], folder: Path) -> list[Path]:
     return save(fig, folder, "foundation_probes")
 
 
+def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
+    plt, sns = _plt()
+    ae_rows, unet_rows = [], []
+    for e in _order(entries):
+        fit = dig(e.result, "compute", "fit") or {}
+        ae = fit.get("autoencoder") or {}
+        ae_min = (number(ae.get("train_wall_s")) or 0.0) / 60
+        gate = [c for c in ae.get("gate_curve") or [] if isinstance(c, dict)]
+        if gate and not ae_rows:  # shared by a generalist and its specialists: plot it once
+            ae_rows = [(number(c.get("train_wall_s")), number(dig(c, "accuracy", "reconstructions")),
+                        number(dig(c, "accuracy", "originals")), number(c.get("step"))) for c in gate]
+        curve = [c for c in fit.get("curve") or [] if isinstance(c, dict)]
+        pts = [(ae_min + (number(c.get("train_wall_s")) or 0.0) / 60, number(c.get("conditional_accuracy")))
+               for c in curve]
+        pts = [(x, y) for x, y in pts if y is not None]
+        if pts:
+            unet_rows.append((e, [(ae_min, None)] + pts))
+    if not unet_rows and not ae_rows:
+        raise Skip("no training curves in the results (LDM fits record them when a reference classifier exists)")
+    colours = palette(entries)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(WIDE_IN * 0.85, 2.4))
+    ae_rows = [r for r in ae_rows if r[0] is not None and r[1] is not None]
+    if ae_rows:
+        ax1.plot([r[0] / 60 for r in ae_rows], [r[1] for r in ae_rows], "o-", ms=3, lw=1, color="#1f77b4",
+                 label="reconstructions")
+        if ae_rows[-1][2] is not None:
+            ax1.axhline(ae_rows[-1][2], color="#888", ls="--", lw=0.8, label="originals")
+        ax1.legend(frameon=False, loc="lower right")
+    ax1.set_xlabel("autoencoder training (CPU min)")
+    ax1.set_ylabel("reference classifier accuracy (val)")
+    ax1.set_ylim(0, 1)
+    for e, pts in unet_rows:
+        xs = [x for x, y in pts if y is not None]
+        ys = [y for _, y in pts if y is not None]
+        s = series(e)
+        ax2.plot(xs, ys, "o-" if e.role != "specialist" else ".:", ms=3, lw=1, color=colours.get(s),
+                 label=plain(e.name))
+    chance = None
+    for e in entries:
+        n = len((e.result.get("data") or {}).get("prompts") or [])
+        if e.role == "generalist" and n:
+            chance = 1.0 / n
+    if chance:
+        ax2.axhline(chance, color="#888", lw=0.6, zorder=0)
+    ax2.set_xlabel("autoencoder + UNet training (CPU min)")
+    ax2.set_ylabel("conditional accuracy ↑")
+    ax2.set_ylim(0, 1)
+    if unet_rows:
+        ax2.legend(frameon=False, fontsize=6, loc="upper left")
+    sns.despine(fig=fig)
+    fig.tight_layout()
+    return save(fig, folder, "training_curve")
+
+
 def fig_reader_study(entries: list[Entry], folder: Path) -> list[Path]:
     plt, sns = _plt()
     rows = []
@@ -719,6 +776,7 @@ FIGURES: list[tuple[str, Callable]] = [
     ("quality_vs_compute", fig_quality_compute),
     ("alignment_per_modality", fig_alignment),
     ("foundation_probes", fig_foundation),
+    ("training_curve", fig_training_curve),
     ("reader_study", fig_reader_study),
 ]
 
