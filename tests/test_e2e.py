@@ -53,4 +53,4 @@ def test_leaderboard_and_figures_are_rendered(published):
     assert "<table" in html and "ldm-tiny@breastmnist-eqcompute" in html
     figures = {p.stem for p in (boards / "figures").glob("*.png")}
     assert {"fd_per_modality", "utility_gain", "memorisation_distances", "alignment_per_modality", "foundation_probes",
-            "samples_bloodmnist", "memorisation_closest_pairs"} <= figures
+            "samples_bloodmnist", "memorisation_closest_pairs", "training_curve"} <= figures

@@ -76,3 +76,23 @@ def test_adding_a_model_is_a_toml_file(spec_home):
         'name = "memoriser-heavy"\nkind = "memoriser"\n[params]\nsigma = 8.0\n')
     spec = load_model("memoriser-heavy")
     assert spec.params == {"sigma": 8.0}
+
+
+def test_suite_changes_its_reference_recipe(spec_home):
+    from bench.reference.pinned import ReferenceRecipe
+
+    small = load_suite("small")
+    recipe, base = ReferenceRecipe.for_suite(small), ReferenceRecipe.for_profile("cpu")
+    assert recipe.classifier.steps == 1500 and recipe.clip.steps == 1500 and recipe.clip.warmup_steps == 100
+    assert recipe.classifier.arch == base.classifier.arch and recipe.clip.embed_dim == base.clip.embed_dim
+    assert ReferenceRecipe.for_suite(load_suite("smoke")) == base  # no [reference] table: the profile's recipe
+
+    path = spec_home / "tasks" / "small.toml"
+    text = path.read_text()
+    path.write_text(text.replace("[reference.classifier]\nsteps = 1500", "[reference.classifier]\nstepz = 1500"))
+    with pytest.raises(BenchError, match="unknown key 'stepz'") as exc:
+        load_suite("small")
+    assert "small.toml" in str(exc.value) and "reference.classifier" in str(exc.value)
+    path.write_text(text + "\n[reference.vae]\nsteps = 3\n")
+    with pytest.raises(BenchError, match=r"unknown table \[reference.vae\]"):
+        load_suite("small")

@@ -678,13 +678,14 @@ def fig_foundation(entries: list[Entry], folder: Path) -> list[Path]:
 
 def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
     plt, sns = _plt()
-    ae_rows, unet_rows = [], []
+    ae_rows, unet_rows, gate_points = [], [], None
     for e in _order(entries):
         fit = dig(e.result, "compute", "fit") or {}
         ae = fit.get("autoencoder") or {}
         ae_min = (number(ae.get("train_wall_s")) or 0.0) / 60
         gate = [c for c in ae.get("gate_curve") or [] if isinstance(c, dict)]
         if gate and not ae_rows:  # shared by a generalist and its specialists: plot it once
+            gate_points = number(dig(fit, "autoencoder_gate", "gate_points"))
             ae_rows = [(number(c.get("train_wall_s")), number(dig(c, "accuracy", "reconstructions")),
                         number(dig(c, "accuracy", "originals")), number(c.get("step"))) for c in gate]
         curve = [c for c in fit.get("curve") or [] if isinstance(c, dict)]
@@ -703,6 +704,9 @@ def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
                  label="reconstructions")
         if ae_rows[-1][2] is not None:
             ax1.axhline(ae_rows[-1][2], color="#888", ls="--", lw=0.8, label="originals")
+            if gate_points is not None:
+                ax1.axhline(ae_rows[-1][2] - gate_points / 100, color="#c0392b", ls=":", lw=0.8,
+                            label=f"gate ({gate_points:g} points)")
         ax1.legend(frameon=False, loc="lower right")
     ax1.set_xlabel("autoencoder training (CPU min)")
     ax1.set_ylabel("reference classifier accuracy (val)")
@@ -720,6 +724,8 @@ def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
             chance = 1.0 / n
     if chance:
         ax2.axhline(chance, color="#888", lw=0.6, zorder=0)
+        ax2.annotate("chance", (0, chance), xytext=(2, 2), textcoords="offset points", fontsize=6, color="#666")
+    ax2.set_xlim(left=0)
     ax2.set_xlabel("autoencoder + UNet training (CPU min)")
     ax2.set_ylabel("conditional accuracy ↑")
     ax2.set_ylim(0, 1)
