@@ -183,6 +183,12 @@ def test_renders_table_page_and_every_figure(demo_board):
     for s in stems:
         assert (folder / "figures" / f"{s}.png").stat().st_size > 1000
         assert (folder / "figures" / f"{s}.pdf").read_bytes().startswith(b"%PDF")
+    # the findings: one row per claim, each with a verdict
+    assert "## Findings" in md and 'id="findings"' in page
+    findings = md.split("## Findings")[1].split("\n## ")[0]
+    assert "| 2 | Training one generalist costs less" in findings
+    assert all(v in ("supported", "not supported", "inconclusive", "not measured")
+               for v in re.findall(r"^\| \w+ \|[^|]*\|[^|]*\| ([^|]+?) \|", findings, re.M))
     # no server, no CDN: nothing is fetched from elsewhere
     assert not re.search(r"(src|href)=\"(https?:)?//", page)
 

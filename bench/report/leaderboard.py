@@ -169,6 +169,22 @@ def reader_study_rows(coll: Collection) -> list[list[Cell]]:
     return rows
 
 
+FINDING_HEADERS = ["#", "claim", "measured", "verdict", "by the rule"]
+FINDING_HELP = ["", "", "the numbers, with 95% intervals", "supported / not supported / inconclusive",
+                "the rule applied (see bench/report/findings.py)"]
+
+
+def finding_rows(group) -> tuple[str, list[list[Cell]]]:
+    from bench.report.findings import findings
+
+    gen = next((x.name for x in group.entries if x.role == "generalist"), None)
+    rows = [[Cell(f.number, f.number), Cell(f.claim, f.claim), Cell(f.measured, f.measured),
+             Cell(f.verdict, f.verdict), Cell(f.why, f.why)] for f in findings(group)]
+    intro = (f"Each claim checked against the results above for the generalist `{gen}`, by the rule in the last "
+             "column (definitions: `bench/report/findings.py`); regenerated with the table.") if gen else ""
+    return intro, rows
+
+
 def render_markdown(coll: Collection) -> str:
     out = [f"# Leaderboard: `{md(coll.suite)}` suite", "",
            f"Rendered from `results/*.json` alone: `medsyn-bench leaderboard --suite {md(coll.suite)}` "
@@ -183,6 +199,9 @@ def render_markdown(coll: Collection) -> str:
     for g in coll.others:
         out += ["## Not comparable with the leaderboard above", "", f"Reason: {md(g.reason)}.", ""]
         out += _md_group(g, heading=False)
+    if main is not None and any(x.role == "generalist" for x in main.entries):
+        intro, rows = finding_rows(main)
+        out += ["## Findings", "", intro, "", md_table(FINDING_HEADERS, rows), ""]
     if coll.reader_studies:
         out += ["## Reader studies", "",
                 "Blinded clinician ratings (`medsyn-bench reader-study analyse STUDY --publish`): can readers tell "
@@ -343,6 +362,8 @@ def render_html(coll: Collection) -> str:
         nav.append('<a href="#figures">Figures</a>')
     if coll.others:
         nav.append('<a href="#not-comparable">Not comparable</a>')
+    if main is not None and any(x.role == "generalist" for x in main.entries):
+        nav.append('<a href="#findings">Findings</a>')
     if coll.reader_studies:
         nav.append('<a href="#reader-studies">Reader studies</a>')
     if coll.refused:
@@ -377,6 +398,12 @@ def render_html(coll: Collection) -> str:
     if general:
         body.append('<section id="figures"><h2>Figures</h2>')
         body += [figure_html(f, caption(f.stem)) for f in general]
+        body.append("</section>")
+
+    if main is not None and any(x.role == "generalist" for x in main.entries):
+        intro, rows = finding_rows(main)
+        body.append(f'<section id="findings"><h2>Findings</h2><p class="note">{e(intro)}</p>')
+        body.append(html_table(FINDING_HEADERS, FINDING_HELP, [("", "rows", rows)], "findings"))
         body.append("</section>")
 
     if coll.reader_studies:

@@ -1,0 +1,246 @@
+"""Findings: the suite's scientific claims, each checked against the comparable results with a stated rule.
+
+Rendered into the leaderboard's README from result files alone, so a rerun of the suite regenerates
+the verdicts with the numbers. Each claim is *supported*, *not supported* or *inconclusive* by the rule
+written next to it (95 % intervals are the results' own: bootstrap for pooled metrics, t-intervals
+over seeds for utility gains and foundation probes):
+
+1. The generalist matches its specialists (per modality, fidelity and alignment): supported when, in
+   every modality, its FD is at most the equal-compute specialist's and its conditional accuracy at
+   least that specialist's minus 0.02; not supported when its FD is higher in every modality.
+2. The generalist costs less than the specialists: supported when its UNet training FLOPs are below
+   the sum over the equal-steps specialists (the autoencoder is shared, so it is left out of both).
+3. The generalist's images follow their text: supported when the interval of its conditional accuracy
+   lies above the noise baseline's; the share of the noise-to-holdout gap it closes is given per metric.
+4. The generalist does not copy its training images: supported when its near-copy rate is not
+   significantly above the held-out real images' (interval lower bound at most holdout's upper bound)
+   and the memoriser *is* caught (otherwise the test has no power: inconclusive); not supported when
+   the rate is significantly above holdout's.
+5. Synthetic data helps a classifier (per budget; synthetic only and real + synthetic vs real only):
+   supported when the gain's interval is above 0, not supported when below 0, else inconclusive.
+6. Contrastive pretraining on synthetic image–text pairs is as good as on real pairs (linear probe at
+   each label budget): the seed-paired difference synthetic − real with a t-interval; supported when
+   its lower bound is above −0.02 (a 2-point non-inferiority margin), not supported when its upper
+   bound is below −0.02, else inconclusive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.report.collection import Entry, Group
+from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, number, per_modality,
+                                 pooled, training_compute)
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+COND_ACC_TOLERANCE = 0.02  # claim 1
+NONINFERIORITY = 0.02  # claim 6
+
+
+@dataclass
+class Finding:
+    number: str  # "1", "5a", ...
+    claim: str
+    measured: str  # the numbers, plain text
+    verdict: str  # SUPPORTED | NOT_SUPPORTED | INCONCLUSIVE, or "not measured"
+    why: str = ""
+
+
+def _by_kind(entries: list[Entry], kind: str) -> Entry | None:
+    return next((e for e in entries if e.kind == kind and e.role == "baseline"), None)
+
+
+def _generalist(entries: list[Entry]) -> Entry | None:
+    return next((e for e in entries if e.role == "generalist"), None)
+
+
+def _specialists(entries: list[Entry], gen: Entry, budget: str) -> dict[str, Entry]:
+    model = gen.result["generator"]["spec"].get("name")
+    return {e.modalities[0]: e for e in entries
+            if e.role == "specialist" and e.result["generator"].get("budget") == budget
+            and e.result["generator"]["spec"].get("name") == model and len(e.modalities) == 1}
+
+
+def _v(e: Entry | None, key: str, family: str) -> tuple[float | None, tuple[float, float] | None]:
+    return pooled(e.result, key, family) if e is not None else (None, None)
+
+
+def _with_ci(v: float | None, ci) -> str:
+    return DASH if v is None else f"{fmt(v)} {fmt_ci(ci, v)}".strip()
+
+
+def _missing(n: str, claim: str, what: str) -> Finding:
+    return Finding(n, claim, DASH, "not measured", what)
+
+
+def claim_specialists(entries: list[Entry], gen: Entry | None) -> Finding:
+    claim = "The generalist matches its per-modality specialists in fidelity and text alignment"
+    if gen is None:
+        return _missing("1", claim, "no generalist in the results")
+    eqc, eqs = _specialists(entries, gen, "equal-compute"), _specialists(entries, gen, "equal-steps")
+    if not eqc:
+        return _missing("1", claim, "no equal-compute specialists in the results")
+    parts, fd_better, fd_worse, acc_ok = [], [], [], []
+    for m in gen.modalities:
+        g_fd, g_acc = per_modality(gen.result, "fd", m, "fidelity")[0], per_modality(gen.result, "conditional_accuracy", m, "alignment")[0]
+        c = eqc.get(m)
+        c_fd = per_modality(c.result, "fd", m, "fidelity")[0] if c else None
+        c_acc = per_modality(c.result, "conditional_accuracy", m, "alignment")[0] if c else None
+        s = eqs.get(m)
+        s_fd = per_modality(s.result, "fd", m, "fidelity")[0] if s else None
+        s_acc = per_modality(s.result, "conditional_accuracy", m, "alignment")[0] if s else None
+        parts.append(f"{m}: FD {fmt(g_fd)} vs {fmt(c_fd)} (equal compute) / {fmt(s_fd)} (equal steps); "
+                     f"cond. acc. {fmt(g_acc)} vs {fmt(c_acc)} / {fmt(s_acc)}")
+        if None in (g_fd, c_fd, g_acc, c_acc):
+            continue
+        (fd_better if g_fd <= c_fd else fd_worse).append(m)
+        acc_ok.append(g_acc >= c_acc - COND_ACC_TOLERANCE)
+    n = len(fd_better) + len(fd_worse)
+    if n == 0:
+        return _missing("1", claim, "no per-modality FD / conditional accuracy for the generalist and its specialists")
+    if len(fd_better) == n and all(acc_ok):
+        verdict = SUPPORTED
+    elif len(fd_worse) == n:
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    return Finding("1", claim, "; ".join(parts), verdict,
+                   f"FD at most the equal-compute specialist's in {len(fd_better)}/{n} modalities; conditional "
+                   f"accuracy within {COND_ACC_TOLERANCE} of it or better in {sum(acc_ok)}/{n}")
+
+
+def claim_compute(entries: list[Entry], gen: Entry | None) -> Finding:
+    claim = "Training one generalist costs less than training a specialist per modality"
+    if gen is None:
+        return _missing("2", claim, "no generalist in the results")
+    eqs = _specialists(entries, gen, "equal-steps")
+    g_flops, g_wall = training_compute(gen.result)
+    if not eqs or g_flops is None:
+        return _missing("2", claim, "no equal-steps specialists or no measured FLOPs")
+    s_flops = [training_compute(e.result)[0] for e in eqs.values()]
+    s_wall = [training_compute(e.result)[1] for e in eqs.values()]
+    if any(f is None for f in s_flops):
+        return _missing("2", claim, "a specialist has no measured FLOPs")
+    total, wall = sum(s_flops), sum(w for w in s_wall if w is not None)
+    verdict = SUPPORTED if g_flops < total else NOT_SUPPORTED
+    return Finding("2", claim, f"generalist {fmt_flops(g_flops)} · {fmt_seconds(g_wall)}; {len(eqs)} equal-steps "
+                               f"specialists together {fmt_flops(total)} · {fmt_seconds(wall)} "
+                               f"({total / g_flops:.2f}× the FLOPs)", verdict,
+                   "UNet training FLOPs (one measured step × steps) and fit wall time; the autoencoder is shared")
+
+
+def claim_alignment(entries: list[Entry], gen: Entry | None) -> Finding:
+    claim = "The generalist's images follow their text (alignment above noise, towards held-out real images)"
+    noise, hold = _by_kind(entries, "noise"), _by_kind(entries, "holdout")
+    if gen is None or noise is None or hold is None:
+        return _missing("3", claim, "needs the generalist, holdout and noise")
+    parts = []
+    for key, label in (("clip_score", "CLIP score"), ("retrieval_top1", "retrieval top-1"),
+                       ("conditional_accuracy", "cond. acc.")):
+        g, h, z = _v(gen, key, "alignment"), _v(hold, key, "alignment"), _v(noise, key, "alignment")
+        if g[0] is None:
+            continue
+        gap = (f"; {(g[0] - z[0]) / (h[0] - z[0]):.0%} of the noise→holdout gap"
+               if None not in (h[0], z[0]) and h[0] != z[0] else "")
+        parts.append(f"{label} {_with_ci(*g)} (holdout {fmt(h[0])}, noise {fmt(z[0])}{gap})")
+    g_ci, z_ci = _v(gen, "conditional_accuracy", "alignment")[1], _v(noise, "conditional_accuracy", "alignment")[1]
+    if g_ci is None or z_ci is None:
+        return Finding("3", claim, "; ".join(parts) or DASH, INCONCLUSIVE, "no interval for conditional accuracy")
+    verdict = SUPPORTED if g_ci[0] > z_ci[1] else NOT_SUPPORTED
+    return Finding("3", claim, "; ".join(parts), verdict,
+                   "conditional accuracy's interval above noise's" if verdict == SUPPORTED
+                   else "conditional accuracy's interval overlaps or lies below noise's")
+
+
+def claim_memorisation(entries: list[Entry], gen: Entry | None) -> Finding:
+    claim = "The generalist does not copy its training images"
+    hold, mem = _by_kind(entries, "holdout"), _by_kind(entries, "memoriser")
+    if gen is None or hold is None:
+        return _missing("4", claim, "needs the generalist and holdout")
+    g, h = _v(gen, "near_copy_rate", "memorisation"), _v(hold, "near_copy_rate", "memorisation")
+    m = _v(mem, "near_copy_rate", "memorisation")
+    ratios = {e.name: pooled(e.result, "distance_ratio", "memorisation")[0] for e in (gen, hold, mem) if e}
+    measured = (f"near-copy rate {_with_ci(*g)} (holdout {_with_ci(*h)}, memoriser {_with_ci(*m)}); distance ratio "
+                + ", ".join(f"{k} {fmt(v)}" for k, v in ratios.items()))
+    if g[1] is None or h[1] is None:
+        return Finding("4", claim, measured, INCONCLUSIVE, "no intervals for the near-copy rates")
+    if g[1][0] > h[1][1]:
+        return Finding("4", claim, measured, NOT_SUPPORTED, "near-copy rate significantly above holdout's")
+    if m[1] is None or m[1][0] <= h[1][1]:
+        return Finding("4", claim, measured, INCONCLUSIVE, "the memoriser is not caught: the test has no power here")
+    return Finding("4", claim, measured, SUPPORTED, "not above holdout's near-copy rate, while the memoriser is caught")
+
+
+def claim_utility(gen: Entry | None) -> list[Finding]:
+    claim = "Synthetic data improves a real-data-limited classifier"
+    gains = dig(gen.result, "metrics", "utility", "gains") if gen is not None else None
+    if not isinstance(gains, dict) or not gains:
+        return [_missing("5", claim, "no utility gains for the generalist")]
+    out = []
+    budgets = sorted((b for b in gains if str(b).isdigit()), key=int)
+    for i, b in enumerate(budgets):
+        for arm, label in (("synthetic", "synthetic only"), ("mixed", "real + synthetic")):
+            cell = dig(gains, b, "pooled", arm, "accuracy")
+            if not isinstance(cell, dict):
+                continue
+            mean, ci, p = number(cell.get("mean")), interval(cell.get("ci")), number(cell.get("p_value"))
+            if mean is None or ci is None:
+                verdict = INCONCLUSIVE
+            else:
+                verdict = SUPPORTED if ci[0] > 0 else NOT_SUPPORTED if ci[1] < 0 else INCONCLUSIVE
+            out.append(Finding(f"5{chr(ord('a') + len(out))}", f"{claim}: {label}, {b} real image{'' if b == '1' else 's'} per class",
+                               f"accuracy gain {fmt(mean, signed=True)} {fmt_ci(ci, mean)}"
+                               + (f", p = {fmt(p)}" if p is not None else ""), verdict,
+                               "interval above 0" if verdict == SUPPORTED else
+                               "interval below 0: synthetic data hurts" if verdict == NOT_SUPPORTED else
+                               "interval contains 0"))
+    return out or [_missing("5", claim, "no pooled utility gains")]
+
+
+def _paired(a: list, b: list) -> tuple[float, tuple[float, float] | None] | None:
+    from scipy import stats
+
+    if not a or len(a) != len(b):
+        return None
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(d) < 2:
+        return float(d.mean()), None
+    half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    return float(d.mean()), (float(d.mean()) - half, float(d.mean()) + half)
+
+
+def claim_foundation(gen: Entry | None) -> list[Finding]:
+    claim = "Contrastive pretraining on synthetic image–text pairs is as good as on real pairs"
+    probes = dig(gen.result, "metrics", "foundation", "probes") if gen is not None else None
+    if not isinstance(probes, dict) or "synthetic" not in probes or "real" not in probes:
+        return [_missing("6", claim, "no foundation probes for the generalist (foundation task not run)")]
+    out = []
+    budgets = [b for b in probes["real"] if b.endswith("%") and b in probes["synthetic"]]
+    for b in sorted(budgets, key=lambda s: float(s[:-1])):
+        syn, real = dig(probes, "synthetic", b, "linear_accuracy"), dig(probes, "real", b, "linear_accuracy")
+        if not isinstance(syn, dict) or not isinstance(real, dict):
+            continue
+        diff = _paired(syn.get("values") or [], real.get("values") or [])
+        if diff is None:
+            continue
+        mean, ci = diff
+        if ci is None:
+            verdict = INCONCLUSIVE
+        else:
+            verdict = (SUPPORTED if ci[0] > -NONINFERIORITY else NOT_SUPPORTED if ci[1] < -NONINFERIORITY
+                       else INCONCLUSIVE)
+        out.append(Finding(f"6{chr(ord('a') + len(out))}", f"{claim}: linear probe, {b} of the labels",
+                           f"synthetic {fmt(number(syn.get('mean')))} vs real {fmt(number(real.get('mean')))}; "
+                           f"difference {fmt(mean, signed=True)} {fmt_ci(ci, mean)}", verdict,
+                           f"non-inferiority margin {NONINFERIORITY}"))
+    return out or [_missing("6", claim, "no linear-probe budgets with seed values")]
+
+
+def findings(group: Group) -> list[Finding]:
+    entries = group.entries
+    gen = _generalist(entries)
+    return ([claim_specialists(entries, gen), claim_compute(entries, gen), claim_alignment(entries, gen),
+             claim_memorisation(entries, gen)] + claim_utility(gen) + claim_foundation(gen))

@@ -1,0 +1,114 @@
+"""Findings: each claim's verdict follows its stated rule on crafted results; intervals checked with scipy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bench.report import findings as fd
+from bench.report.collection import Entry, Group
+
+MODS = ("bloodmnist", "organamnist")
+
+
+def entry(name, role, kind="ldm", mods=MODS, budget=None, metrics=None, flops=None, model="ldm-x"):
+    return Entry(Path(f"{name}.json"), {
+        "generator": {"name": name, "role": role, "kind": kind, "modalities": list(mods), "budget": budget,
+                      "spec": {"name": model if kind == "ldm" else name}},
+        "suite": {"tasks": {t: {"task": t} for t in ("fidelity", "alignment", "memorisation", "utility", "foundation")}},
+        "compute": {"fit": {"train_flops": flops, "wall_s": 10.0}},
+        "metrics": metrics or {}})
+
+
+def per_mod(fd_vals, acc_vals, mods=MODS):
+    return {"fidelity": {"per_modality": {m: {"fd": v} for m, v in zip(mods, fd_vals)}},
+            "alignment": {"per_modality": {m: {"conditional_accuracy": v} for m, v in zip(mods, acc_vals)}}}
+
+
+def specialists(fd_vals, acc_vals, budget="equal-compute", flops=1.0):
+    return [entry(f"ldm-x@{m}", "specialist", mods=(m,), budget=budget, flops=flops,
+                  metrics=per_mod([f], [a], (m,))) for m, f, a in zip(MODS, fd_vals, acc_vals)]
+
+
+@pytest.mark.parametrize("gen_fd, gen_acc, verdict", [
+    ((1.0, 2.0), (0.50, 0.60), fd.SUPPORTED),        # lower FD everywhere, accuracy within 0.02
+    ((1.0, 2.0), (0.40, 0.60), fd.INCONCLUSIVE),     # lower FD, but accuracy 0.10 below in one modality
+    ((3.0, 5.0), (0.90, 0.90), fd.NOT_SUPPORTED),    # higher FD everywhere
+    ((1.0, 5.0), (0.90, 0.90), fd.INCONCLUSIVE),     # mixed
+])
+def test_generalist_vs_specialists(gen_fd, gen_acc, verdict):
+    gen = entry("ldm-x", "generalist", metrics=per_mod(gen_fd, gen_acc))
+    f = fd.claim_specialists([gen] + specialists((1.5, 2.5), (0.51, 0.60)), gen)
+    assert f.verdict == verdict
+
+
+def test_compute_claim_sums_the_equal_steps_specialists():
+    gen = entry("ldm-x", "generalist", flops=3e12)
+    cheap = fd.claim_compute([gen] + specialists((1, 1), (0, 0), "equal-steps", flops=2e12), gen)
+    assert cheap.verdict == fd.SUPPORTED and "1.33× the FLOPs" in cheap.measured  # 2 × 2e12 / 3e12
+    dear = fd.claim_compute([gen] + specialists((1, 1), (0, 0), "equal-steps", flops=1e12), gen)
+    assert dear.verdict == fd.NOT_SUPPORTED
+    assert fd.claim_compute([gen], gen).verdict == "not measured"
+
+
+def pooled(task, key, v, ci):
+    return {task: {"pooled": {key: v, f"{key}_ci": list(ci)}}}
+
+
+@pytest.mark.parametrize("gen_ci, verdict", [((0.30, 0.40), fd.SUPPORTED), ((0.10, 0.30), fd.NOT_SUPPORTED)])
+def test_alignment_above_noise(gen_ci, verdict):
+    gen = entry("ldm-x", "generalist", metrics=pooled("alignment", "conditional_accuracy", sum(gen_ci) / 2, gen_ci))
+    hold = entry("holdout", "baseline", "holdout", metrics=pooled("alignment", "conditional_accuracy", 0.9, (0.85, 0.95)))
+    noise = entry("noise", "baseline", "noise", metrics=pooled("alignment", "conditional_accuracy", 0.05, (0.0, 0.2)))
+    f = fd.claim_alignment([gen, hold, noise], gen)
+    assert f.verdict == verdict
+    gap = (sum(gen_ci) / 2 - 0.05) / (0.9 - 0.05)
+    assert f"{gap:.0%} of the noise→holdout gap" in f.measured
+
+
+@pytest.mark.parametrize("gen_ci, mem_ci, verdict", [
+    ((0.0, 0.02), (0.9, 1.0), fd.SUPPORTED),
+    ((0.0, 0.02), (0.0, 0.02), fd.INCONCLUSIVE),   # the memoriser is not caught: no power
+    ((0.2, 0.3), (0.9, 1.0), fd.NOT_SUPPORTED),
+])
+def test_memorisation(gen_ci, mem_ci, verdict):
+    def e(name, role, kind, ci):
+        return entry(name, role, kind, metrics=pooled("memorisation", "near_copy_rate", sum(ci) / 2, ci))
+
+    gen = e("ldm-x", "generalist", "ldm", gen_ci)
+    f = fd.claim_memorisation([gen, e("holdout", "baseline", "holdout", (0.005, 0.03)),
+                               e("memoriser", "baseline", "memoriser", mem_ci)], gen)
+    assert f.verdict == verdict
+
+
+def test_utility_per_budget_and_arm():
+    def cell(ci):
+        return {"accuracy": {"mean": sum(ci) / 2, "ci": list(ci), "p_value": 0.01}}
+
+    gains = {"1": {"pooled": {"synthetic": cell((0.01, 0.05)), "mixed": cell((-0.01, 0.02))}},
+             "20": {"pooled": {"synthetic": cell((-0.05, -0.01)), "mixed": cell((0.0, 0.0))}}}
+    gen = entry("ldm-x", "generalist", metrics={"utility": {"gains": gains}})
+    got = [(f.number, f.verdict) for f in fd.claim_utility(gen)]
+    assert got == [("5a", fd.SUPPORTED), ("5b", fd.INCONCLUSIVE), ("5c", fd.NOT_SUPPORTED), ("5d", fd.INCONCLUSIVE)]
+
+
+def test_foundation_paired_difference_against_scipy():
+    syn, real = [0.50, 0.47, 0.52], [0.49, 0.49, 0.50]
+    probes = {"synthetic": {"1%": {"linear_accuracy": {"mean": np.mean(syn), "values": syn}}},
+              "real": {"1%": {"linear_accuracy": {"mean": np.mean(real), "values": real}}}}
+    gen = entry("ldm-x", "generalist", metrics={"foundation": {"probes": probes}})
+    (f,) = fd.claim_foundation(gen)
+    d = np.subtract(syn, real)
+    lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    mean, ci = fd._paired(syn, real)
+    assert mean == pytest.approx(d.mean()) and ci == pytest.approx((lo, hi))
+    assert f.verdict == (fd.SUPPORTED if lo > -0.02 else fd.NOT_SUPPORTED if hi < -0.02 else fd.INCONCLUSIVE)
+    assert fd.claim_foundation(entry("ldm-x", "generalist"))[0].verdict == "not measured"
+
+
+def test_findings_of_a_group_without_a_generalist_say_not_measured():
+    out = fd.findings(Group(("1",), [entry("holdout", "baseline", "holdout")]))
+    assert out and all(f.verdict == "not measured" for f in out)
