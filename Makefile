@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test clean-runs
+.PHONY: reproduce-small run test clean-runs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/medsyn-bench run --suite smoke
+
+# The small suite on the full MedMNIST files (hours of CPU; resumable: rerun after an interruption).
+# DATA is the folder with bloodmnist.npz, organamnist.npz and breastmnist.npz.
+DATA ?= ../shared/data/medmnist
+reproduce-small: $(VENV)/.installed
+	$(BIN)/medsyn-bench run --suite small --data-root $(DATA)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
