@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.io import atomic_write_text
 from bench.report import log
 from bench.report.collection import Collection, Entry, Group, load_collection
-from bench.report.values import (DASH, METRIC_COLUMNS, fmt, fmt_ci, fmt_compute, per_modality, pooled,
+from bench.report.values import (DASH, METRIC_COLUMNS, Column, fmt, fmt_ci, fmt_compute, per_modality, pooled,
                                  short_hashes, training_compute, utility_gain)
 
 ROLE_ORDER = {"generalist": 0, "specialist": 1, "external": 2, "baseline": 3}
@@ -47,13 +47,23 @@ def value_cell(v: float | None, ci: tuple[float, float] | None, col_ci: bool, si
     return Cell(text, v)
 
 
-def pooled_row(e: Entry) -> list[Cell]:
+def shown(cols: list[Column], entries: list[Entry], modality: str | None = None) -> list[Column]:
+    """``cols`` without the optional ones (reader study) that no entry has a value for."""
+    def has(c: Column) -> bool:
+        get = (lambda e: per_modality(e.result, c.key, modality, c.family)) if modality else \
+            (lambda e: pooled(e.result, c.key, c.family))
+        return any(get(e)[0] is not None for e in entries)
+
+    return [c for c in cols if not c.optional or has(c)]
+
+
+def pooled_row(e: Entry, cols: list[Column] = METRIC_COLUMNS) -> list[Cell]:
     r = e.result
     flops, wall = training_compute(r)
     cells = [Cell(e.name, e.name.lower(), title=r["generator"]["kind"]),
              Cell(role_label(e), role_label(e), title=BOUND_NOTE.get(e.kind, "") if e.role == "baseline" else ""),
              Cell(fmt_compute(r), flops if flops is not None else wall)]
-    for c in METRIC_COLUMNS:
+    for c in cols:
         v, ci = pooled(r, c.key, c.family)
         cells.append(value_cell(v, ci, c.ci, c.signed))
     ref = short_hashes(r["reference"])
@@ -61,29 +71,31 @@ def pooled_row(e: Entry) -> list[Cell]:
     return cells
 
 
-POOLED_HEADERS = (["generator", "kind", "training compute"] + [c.label + c.arrow for c in METRIC_COLUMNS]
-                  + ["reference sha256"])
-POOLED_HELP = (["", "generalist / specialist / external generator, or a baseline bound",
-                "FLOPs and wall time of the fit"] + [c.help for c in METRIC_COLUMNS]
-               + ["first 8 hex digits of each pinned reference network's sha256"])
+def pooled_headers(cols: list[Column] = METRIC_COLUMNS) -> tuple[list[str], list[str]]:
+    """(headers, help texts) of the pooled table."""
+    return (["generator", "kind", "training compute"] + [c.label + c.arrow for c in cols] + ["reference sha256"],
+            ["", "generalist / specialist / external generator, or a baseline bound", "FLOPs and wall time of the fit"]
+            + [c.help for c in cols] + ["first 8 hex digits of each pinned reference network's sha256"])
 
 
-def modality_row(e: Entry, modality: str) -> list[Cell]:
+POOLED_HEADERS = pooled_headers()[0]
+
+
+def modality_row(e: Entry, modality: str, cols: list[Column] = MODALITY_COLUMNS) -> list[Cell]:
     r = e.result
     cells = [Cell(e.name, e.name.lower(), title=r["generator"]["kind"]), Cell(role_label(e), role_label(e))]
     for arm, _ in UTILITY_ARMS:
         v, ci = utility_gain(r, arm, modality)
         cells.append(value_cell(v, ci, True, True))
-    for c in MODALITY_COLUMNS:
+    for c in cols:
         v, ci = per_modality(r, c.key, modality, c.family)
         cells.append(value_cell(v, ci, c.ci, c.signed))
     return cells
 
 
-MODALITY_HEADERS = (["generator", "kind"] + [label + " ↑" for _, label in UTILITY_ARMS]
-                    + [c.label + c.arrow for c in MODALITY_COLUMNS])
-MODALITY_HELP = (["", ""] + ["accuracy gain over real-only at the smallest budget (95% CI)"] * 2
-                 + [c.help for c in MODALITY_COLUMNS])
+def modality_headers(cols: list[Column] = MODALITY_COLUMNS) -> tuple[list[str], list[str]]:
+    return (["generator", "kind"] + [label + " ↑" for _, label in UTILITY_ARMS] + [c.label + c.arrow for c in cols],
+            ["", ""] + ["accuracy gain over real-only at the smallest budget (95% CI)"] * 2 + [c.help for c in cols])
 
 
 def order(entries: list[Entry]) -> list[Entry]:
@@ -174,15 +186,18 @@ FINDING_HELP = ["", "", "the numbers, with 95% intervals", "supported / not supp
                 "the rule applied (see bench/report/findings.py)"]
 
 
+FINDINGS_INTRO = ("Each claim checked against the results above for the generalist {gen}, by the rule in the last "
+                  "column (definitions: bench/report/findings.py); regenerated with the table.")
+
+
 def finding_rows(group) -> tuple[str, list[list[Cell]]]:
+    """(the generalist's name, one row per claim)."""
     from bench.report.findings import findings
 
-    gen = next((x.name for x in group.entries if x.role == "generalist"), None)
+    gen = next((x.name for x in group.entries if x.role == "generalist"), "")
     rows = [[Cell(f.number, f.number), Cell(f.claim, f.claim), Cell(f.measured, f.measured),
              Cell(f.verdict, f.verdict), Cell(f.why, f.why)] for f in findings(group)]
-    intro = (f"Each claim checked against the results above for the generalist `{gen}`, by the rule in the last "
-             "column (definitions: `bench/report/findings.py`); regenerated with the table.") if gen else ""
-    return intro, rows
+    return gen, rows
 
 
 def render_markdown(coll: Collection) -> str:
@@ -200,8 +215,8 @@ def render_markdown(coll: Collection) -> str:
         out += ["## Not comparable with the leaderboard above", "", f"Reason: {md(g.reason)}.", ""]
         out += _md_group(g, heading=False)
     if main is not None and any(x.role == "generalist" for x in main.entries):
-        intro, rows = finding_rows(main)
-        out += ["## Findings", "", intro, "", md_table(FINDING_HEADERS, rows), ""]
+        gen, rows = finding_rows(main)
+        out += ["## Findings", "", md(FINDINGS_INTRO.format(gen=gen)), "", md_table(FINDING_HEADERS, rows), ""]
     if coll.reader_studies:
         out += ["## Reader studies", "",
                 "Blinded clinician ratings (`medsyn-bench reader-study analyse STUDY --publish`): can readers tell "
@@ -227,12 +242,14 @@ def _md_group(g: Group, heading: bool = True) -> list[str]:
         out += [f"Suite version {g.version}; dataset sha256 `{g.dataset_sha256}`; reference networks: "
                 + (", ".join(f"{md(k)} `{v}`" for k, v in sorted(g.reference.items())) or "none") + ".", ""]
     out += ["### Generators", ""]
-    out += [md_table(POOLED_HEADERS, [pooled_row(e) for e in gens]), ""] if gens else ["None yet.", ""]
+    cols = shown(METRIC_COLUMNS, g.entries)
+    heads = pooled_headers(cols)[0]
+    out += [md_table(heads, [pooled_row(e, cols) for e in gens]), ""] if gens else ["None yet.", ""]
     if bounds:
         out += ["### Bounds: sanity baselines", "",
                 "Not competitors: the held-out real images are the ceiling, noise the floor, and the "
                 "memoriser must be caught by the near-copy rate.", ""]
-        out += [md_table(POOLED_HEADERS, [pooled_row(e) for e in bounds], italic=True), ""]
+        out += [md_table(heads, [pooled_row(e, cols) for e in bounds], italic=True), ""]
     return out
 
 
@@ -331,9 +348,10 @@ def html_table(headers: list[str], helps: list[str], groups: list[tuple[str, str
 
 def _html_group(g: Group, table_id: str) -> str:
     gens, bounds = split_bounds(g.entries)
-    groups = [("Generators" if bounds else "", "gens", [pooled_row(x) for x in gens]),
-              ("Bounds: sanity baselines (not competitors)", "bounds", [pooled_row(x) for x in bounds])]
-    return html_table(POOLED_HEADERS, POOLED_HELP, groups, table_id)
+    cols = shown(METRIC_COLUMNS, g.entries)
+    groups = [("Generators" if bounds else "", "gens", [pooled_row(x, cols) for x in gens]),
+              ("Bounds: sanity baselines (not competitors)", "bounds", [pooled_row(x, cols) for x in bounds])]
+    return html_table(*pooled_headers(cols), groups, table_id)
 
 
 def figure_html(path: Path, caption: str) -> str:
@@ -383,10 +401,11 @@ def render_html(coll: Collection) -> str:
 
     for m in modalities:
         rows = [x for x in order(main.entries) if m in x.modalities]
-        gens = [modality_row(x, m) for x in rows if x.role != "baseline"]
-        bounds = [modality_row(x, m) for x in rows if x.role == "baseline"]
+        cols = shown(MODALITY_COLUMNS, rows, m)
+        gens = [modality_row(x, m, cols) for x in rows if x.role != "baseline"]
+        bounds = [modality_row(x, m, cols) for x in rows if x.role == "baseline"]
         body.append(f'<section id="mod-{e(m)}"><h2>Modality: {e(m)}</h2>')
-        body.append(html_table(MODALITY_HEADERS, MODALITY_HELP,
+        body.append(html_table(*modality_headers(cols),
                                [("Generators" if bounds else "", "gens", gens),
                                 ("Bounds: sanity baselines", "bounds", bounds)], f"board-{m}"))
         for f, fm in mod_figs.items():
@@ -401,8 +420,8 @@ def render_html(coll: Collection) -> str:
         body.append("</section>")
 
     if main is not None and any(x.role == "generalist" for x in main.entries):
-        intro, rows = finding_rows(main)
-        body.append(f'<section id="findings"><h2>Findings</h2><p class="note">{e(intro)}</p>')
+        gen, rows = finding_rows(main)
+        body.append(f'<section id="findings"><h2>Findings</h2><p class="note">{e(FINDINGS_INTRO.format(gen=gen))}</p>')
         body.append(html_table(FINDING_HEADERS, FINDING_HELP, [("", "rows", rows)], "findings"))
         body.append("</section>")
 

@@ -28,6 +28,7 @@ class Column:
     ci: bool = False  # show the confidence interval next to the value
     signed: bool = False  # show a + sign (gains)
     help: str = ""
+    optional: bool = False  # shown only when some result has a value (e.g. a published reader study)
 
     @property
     def arrow(self) -> str:
@@ -55,9 +56,10 @@ METRIC_COLUMNS = [
            help="accuracy of a real-trained classifier against the class each prompt asked for"),
     Column("reader_auc", "reader AUC", "reader_study", "lower",
            help="published reader study: ROC AUC of clinicians telling this generator's images from real ones "
-                "(0.5 = indistinguishable)"),
+                "(0.5 = indistinguishable)", optional=True),
     Column("human_alignment", "human alignment (1–5)", "reader_study", "higher", ci=True,
-           help="published reader study: mean 'does the image match the text?' rating, 1-5 (95% CI over items)"),
+           help="published reader study: mean 'does the image match the text?' rating, 1-5 (95% CI over items)",
+           optional=True),
     Column("synthetic:linear_accuracy@1%", "foundation probe, synthetic-pretrained", "foundation", "higher", ci=True,
            help="test accuracy of a linear probe with 1% of the labels on an encoder pretrained contrastively on "
                 "the generator's image-prompt pairs (95% CI); compare with real-pretrained in the figure"),
