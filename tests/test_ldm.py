@@ -231,6 +231,7 @@ def test_autoencoder_gate_refuses_the_unet_unless_ignored(smoke_dataset, tmp_pat
     info = gen.fit()  # the autoencoder comes from the cache; the UNet trains
     gate = info["autoencoder_gate"]
     assert gate["measured"] and not gate["passed"] and gate["ignored"] and gate["drop_points"] == 100.0
+    assert gate["per_modality_drop_points"] == {m: 100.0 for m in ("bloodmnist", "organamnist", "breastmnist")}
     assert info["autoencoder"]["cache_hit"]
     # the training curve: kept checkpoints (25/50/100 % of 6 steps), each with a conditional accuracy
     curve = info["curve"]

@@ -174,9 +174,11 @@ def train_vae(spec: AutoencoderSpec, images: np.ndarray, device: str, log=print,
         vae.train()
         eval_s += time.perf_counter() - e0
         curve.append({"step": step, "train_wall_s": time.perf_counter() - t0 - eval_s, "n_images": report["n"],
-                      **{k: report[k] for k in ("accuracy", "drop_points", "psnr_db", "ssim", "passed") if k in report}})
+                      **{k: report[k] for k in ("accuracy", "drop_points", "psnr_db", "ssim", "passed") if k in report},
+                      "per_modality_drop_points": {k: v["drop_points"] for k, v in report["per_modality"].items()}})
+        per = ", ".join(f"{k} {v['drop_points']:.1f}" for k, v in report["per_modality"].items())
         log(f"  autoencoder step {step}: judge accuracy {report['accuracy']['reconstructions']:.3f} on reconstructions "
-            f"vs {report['accuracy']['originals']:.3f} (drop {report['drop_points']:.1f} points), "
+            f"vs {report['accuracy']['originals']:.3f} (drop {report['drop_points']:.1f} points; per modality {per}), "
             f"PSNR {report['psnr_db']:.1f} dB")
         return report
 
@@ -272,7 +274,8 @@ def reconstruction_fidelity(vae, images: np.ndarray, modality: np.ndarray, canva
         out["passed"] = out["drop_points"] <= gate_points
         for m in np.unique(modality):
             sel = modality == m
-            out["per_modality"][names[m]]["accuracy"] = {"originals": acc(orig, sel), "reconstructions": acc(rec, sel)}
+            a = {"originals": acc(orig, sel), "reconstructions": acc(rec, sel)}
+            out["per_modality"][names[m]] |= {"accuracy": a, "drop_points": 100.0 * (a["originals"] - a["reconstructions"])}
     return out, recon
 
 

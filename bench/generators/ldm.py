@@ -261,6 +261,7 @@ class LDMGenerator(Generator):
         verdict = {"measured": True, "passed": rec["passed"], "drop_points": rec["drop_points"],
                    "gate_points": rec["gate_points"], "accuracy": rec["accuracy"], "psnr_db": rec["psnr_db"],
                    "ssim": rec["ssim"], "enforced": self.params.vae_gate == "stop",
+                   "per_modality_drop_points": {k: v.get("drop_points") for k, v in rec.get("per_modality", {}).items()},
                    "ignored": bool(not rec["passed"] and self.params.vae_gate == "stop" and self.ignore_autoencoder_gate)}
         if not rec["passed"] and verdict["enforced"] and not verdict["ignored"]:
             a = rec["accuracy"]
