@@ -707,7 +707,8 @@ def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
             if gate_points is not None:
                 ax1.axhline(ae_rows[-1][2] - gate_points / 100, color="#c0392b", ls=":", lw=0.8,
                             label=f"gate ({gate_points:g} points)")
-        ax1.legend(frameon=False, loc="lower right")
+        ax1.legend(frameon=False, loc="best")
+    ax1.set_xlim(left=0)
     ax1.set_xlabel("autoencoder training (CPU min)")
     ax1.set_ylabel("reference classifier accuracy (val)")
     ax1.set_ylim(0, 1)
