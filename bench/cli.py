@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="delete this suite's run folder first and start over")
     p.add_argument("--generate-only", action="store_true",
                    help="fit and sample the generators, then stop (no tasks, no result files; a later run reuses both)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="run the selected generators as an ablation variant with this model parameter changed "
+                        "(repeatable; the variant is named e.g. ldm-small+lr=5e-4 and shares the suite's caches)")
     p.add_argument("--ignore-autoencoder-gate", action="store_true",
                    help="train LDM UNets even on an autoencoder whose reconstructions lose more reference-classifier "
                         "accuracy than the model spec's vae_gate_points (recorded in the result)")
@@ -199,7 +202,8 @@ def cmd_run(args) -> int:
     only = [g.strip() for g in args.generators.split(",")] if args.generators else None
     paths = run_suite(args.suite, Path(args.runs_dir), args.data_root, only, args.device,
                       None if args.no_publish else Path(args.leaderboards_dir), args.download, args.fresh,
-                      ignore_autoencoder_gate=args.ignore_autoencoder_gate, generate_only=args.generate_only)
+                      ignore_autoencoder_gate=args.ignore_autoencoder_gate, generate_only=args.generate_only,
+                      settings=args.settings)
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     print(f"run folders: {Path(args.runs_dir).resolve() / Path(args.suite).stem}")
     published = [p for p in paths if "results" in p.parts]

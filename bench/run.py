@@ -69,6 +69,51 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
     return entries
 
 
+def parse_settings(settings: list[str]) -> list[tuple[str, str, object]]:
+    """``["key=value", ...]`` → (key, value as typed, value parsed as a TOML value, else as a string)."""
+    import tomllib
+
+    out = []
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key or not raw:
+            raise BenchError(f"--set {item!r} is not KEY=VALUE", fix="e.g. --set prediction_type=v_prediction")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out.append((key, raw, value))
+    return out
+
+
+def variant_entries(entries: list[GeneratorEntry], settings: list[str]) -> list[GeneratorEntry]:
+    """Each entry whose model kind has every ``--set`` key, with those parameters changed and the changes
+    in its name (``ldm-small+lr=5e-4``): an ablation runs beside the original, sharing the suite's data,
+    reference networks and autoencoder cache, and its result records the changed spec."""
+    import re
+
+    if not settings:
+        return entries
+    parsed = parse_settings(settings)
+    suffix = "".join(f"+{k}={re.sub(r'[^A-Za-z0-9_.-]', '_', raw)}" for k, raw, _ in parsed)
+    out = []
+    for e in entries:
+        cls = generator_class(e.model.kind)
+        fields = {f.name for f in dataclasses.fields(cls.Params)}
+        if not all(k in fields for k, _, _ in parsed):
+            continue
+        params = {**e.model.params, **{k: v for k, _, v in parsed}}
+        build_dataclass(cls.Params, params, f"{e.model.path} [params] with --set {' '.join(settings)}")
+        model = dataclasses.replace(e.model, params=params)
+        out.append(dataclasses.replace(e, name=e.name + suffix, model=model))
+    if not out:
+        raise BenchError(f"no selected generator has the parameter(s) {', '.join(k for k, _, _ in parsed)}",
+                         fix="check the key against the model spec's [params], and select that model with "
+                             "--generators")
+    return out
+
+
 def build_tasks(spec: SuiteSpec, ctx: SuiteContext, names: list[str] | None = None) -> list:
     """The suite's tasks (or those of them in ``names``), parameters validated and overrides applied."""
     tasks = []
@@ -106,11 +151,13 @@ def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print) -> tup
                   "modalities": entry.modalities, "budget": entry.budget, "budget_scale": entry.budget_scale}
     if hasattr(gen, "judge"):  # generators that check themselves against the reference classifier (LDM)
         from bench.reference.classifier import predict_proba
+        from bench.reference.clip import encode_images
         from bench.reference.pinned import ensure_references
 
         refs = ensure_references(ctx)
         gen.judge = lambda images: predict_proba(refs.classifier, images, device=ctx.device).argmax(1)
         gen.judge_sha256 = refs.hashes["classifier"]
+        gen.embed = lambda images: encode_images(refs.clip, images, device=ctx.device)
         gen.ignore_autoencoder_gate = ctx.ignore_autoencoder_gate
         fit_inputs["judge"] = gen.judge_sha256
     log(f"[{entry.name}] fit")
@@ -254,13 +301,14 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
               only: list[str] | None = None, device: str = "auto", publish_dir: Path | None = None,
               allow_download: bool = False, fresh: bool = False, log=print,
               entries: list[GeneratorEntry] | None = None, ignore_autoencoder_gate: bool = False,
-              generate_only: bool = False) -> list[Path]:
+              generate_only: bool = False, settings: list[str] | None = None) -> list[Path]:
     """Run a suite end to end; returns the paths of the result files written.
 
     ``entries`` replaces the suite's own generators (e.g. one ad-hoc submission, see
     :func:`submit_images`); suite-level preparation is shared and resumable either way.
     ``generate_only``: fit and sample the generators (resumable stages) and stop there: no task runs and
-    no result file is written; a later full run reuses both stages."""
+    no result file is written; a later full run reuses both stages. ``settings`` (``KEY=VALUE``) turn
+    the selected generators into ablation variants (see :func:`variant_entries`)."""
     spec = load_suite(suite)
     dataset = load_dataset(spec, data_root, allow_download)
     suite_dir = Path(runs_dir) / spec.name
@@ -273,6 +321,7 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
         ctx = suite_context(spec, dataset, suite_dir, device, log)
         ctx.ignore_autoencoder_gate = ignore_autoencoder_gate
         entries = select_entries(spec, generator_entries(spec, dataset) if entries is None else list(entries), only)
+        entries = variant_entries(entries, settings or [])
         log(f"suite {spec.name}: {len(dataset.modalities)} modalities, "
             f"{', '.join(f'{k} {len(s)}' for k, s in dataset.splits.items())} images; "
             f"{len(entries)} generators; device {ctx.device}")

@@ -228,6 +228,7 @@ def test_autoencoder_gate_refuses_the_unet_unless_ignored(smoke_dataset, tmp_pat
     assert not (gen.workdir / "unet-ema.safetensors").exists()  # no UNet was trained
 
     gen.ignore_autoencoder_gate = True
+    gen.embed = lambda images: images.reshape(len(images), -1, 3).mean(axis=1)  # 3 features: mean colour
     info = gen.fit()  # the autoencoder comes from the cache; the UNet trains
     gate = info["autoencoder_gate"]
     assert gate["measured"] and not gate["passed"] and gate["ignored"] and gate["drop_points"] == 100.0
@@ -239,6 +240,7 @@ def test_autoencoder_gate_refuses_the_unet_unless_ignored(smoke_dataset, tmp_pat
     assert all(c["conditional_accuracy"] == 0.0 and c["n_samples"] == 21 for c in curve)  # judge: never right
     assert [c["train_wall_s"] for c in curve] == sorted(c["train_wall_s"] for c in curve)
     assert set(curve[0]["per_modality"]) == {"bloodmnist", "organamnist", "breastmnist"}
+    assert all(np.isfinite(c["fd_val"]) and c["fd_val"] >= 0 for c in curve)
 
 
 def test_autoencoder_gate_stops_training_when_met(smoke_dataset, tmp_path):

@@ -159,3 +159,22 @@ def test_prompts_manifest_template(tmp_path, capsys):
     assert main(["prompts", "--suite", "smoke", "--n", "2", "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == "path,prompt,label,modality" and len(lines) == 1 + 21 * 2
+
+
+def test_set_makes_named_ablation_variants(smoke_dataset):
+    from bench.run import generator_entries, select_entries, variant_entries
+    from bench.specs import load_suite
+
+    spec = load_suite("smoke")
+    entries = select_entries(spec, generator_entries(spec, smoke_dataset), ["holdout", "ldm-tiny"])
+    (v,) = variant_entries(entries, ["prediction_type=v_prediction", "lr=5e-4"])  # holdout has no such keys
+    assert v.name == "ldm-tiny+prediction_type=v_prediction+lr=5e-4" and v.role == "generalist"
+    assert v.model.params["lr"] == 5e-4 and v.model.params["prediction_type"] == "v_prediction"
+    assert v.model.name == "ldm-tiny" and entries[1].model.params["lr"] == 1e-3  # the original is unchanged
+    assert variant_entries(entries, []) == entries
+    with pytest.raises(BenchError, match="prediction_type"):
+        variant_entries(entries, ["prediction_type=sideways"])  # validated like the spec file
+    with pytest.raises(BenchError, match="no selected generator has"):
+        variant_entries(entries, ["lr_typo=1"])
+    with pytest.raises(BenchError, match="not KEY=VALUE"):
+        variant_entries(entries, ["lr"])

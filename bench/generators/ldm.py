@@ -158,6 +158,7 @@ class LDMGenerator(Generator):
         resolve_encoder(p.text_encoder)  # a missing local folder fails here, before any work
         self.judge = None  # uint8 images → predicted global classes (the reference classifier), set by the run
         self.judge_sha256 = ""  # its weights' hash
+        self.embed = None  # uint8 images → reference features (the domain CLIP's), for the curve's FD
         self.ignore_autoencoder_gate = False  # train the UNet even when the autoencoder failed its gate
         self.stop_after: int | None = None  # tests: simulate a kill after this many steps
         self.loss_hook = None  # tests: replace the loss (e.g. inject a NaN)
@@ -229,8 +230,15 @@ class LDMGenerator(Generator):
         cfg = self._train_config()
         prompts = self.dataset.prompt_requests(self.modalities)
 
+        real_stats = None
+        if self.embed is not None and self.params.curve_samples:
+            from bench.metrics.fidelity import feature_stats
+
+            val = self.dataset.splits["val"]
+            real_stats = feature_stats(self.embed(val.images[np.isin(val.modality, self.modalities)]))
+
         def curve_point(step: int, model) -> dict:
-            return self._conditional_accuracy(model, ae, table, prompts)
+            return self._conditional_accuracy(model, ae, table, prompts, real_stats)
 
         out = train_unet(unet, latents, table.index(texts), table, cfg, self.workdir, self.device,
                          stop_after=self.stop_after, loss_hook=self.loss_hook,
@@ -275,16 +283,23 @@ class LDMGenerator(Generator):
         return verdict
 
     @torch.no_grad()
-    def _conditional_accuracy(self, unet, ae, table, prompts) -> dict:
+    def _conditional_accuracy(self, unet, ae, table, prompts, real_stats=None) -> dict:
         """Share of ``curve_samples`` samples per prompt (fixed noise) that the judge puts in the asked-for
-        class, overall and per modality."""
+        class, overall and per modality; with ``real_stats`` (mean, covariance of the validation images'
+        reference features) also the FD of those samples to the validation images (``fd_val``: few
+        samples, so biased upwards; comparable between checkpoints and runs of the same spec size)."""
         n = self.params.curve_samples
         samples = self._sample_with(unet, ae, table, prompts, n, seed=10_007 + self.params.seed)
         pred = np.asarray(self.judge(samples.images))
         hit = pred == samples.classes
         names = [self.dataset.modalities[m].key for m in samples.modality]
-        return {"conditional_accuracy": float(hit.mean()), "n_samples": int(len(hit)),
-                "per_modality": {k: float(hit[np.array(names) == k].mean()) for k in dict.fromkeys(names)}}
+        out = {"conditional_accuracy": float(hit.mean()), "n_samples": int(len(hit)),
+               "per_modality": {k: float(hit[np.array(names) == k].mean()) for k in dict.fromkeys(names)}}
+        if real_stats is not None:
+            from bench.metrics.fidelity import feature_stats, frechet_distance
+
+            out["fd_val"] = float(frechet_distance(*feature_stats(self.embed(samples.images)), *real_stats))
+        return out
 
     def load(self) -> None:
         ae = prepare_autoencoder(self._ae_spec(), self.dataset, self.shared_dir, self.device)

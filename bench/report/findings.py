@@ -53,8 +53,10 @@ def _by_kind(entries: list[Entry], kind: str) -> Entry | None:
     return next((e for e in entries if e.kind == kind and e.role == "baseline"), None)
 
 
-def _generalist(entries: list[Entry]) -> Entry | None:
-    return next((e for e in entries if e.role == "generalist"), None)
+def generalist(entries: list[Entry]) -> Entry | None:
+    """The suite's generalist: not an ablation variant (``name+key=value``) when the original is there."""
+    gens = [e for e in entries if e.role == "generalist"]
+    return next((e for e in gens if "+" not in e.name), gens[0] if gens else None)
 
 
 def _specialists(entries: list[Entry], gen: Entry, budget: str) -> dict[str, Entry]:
@@ -241,6 +243,6 @@ def claim_foundation(gen: Entry | None) -> list[Finding]:
 
 def findings(group: Group) -> list[Finding]:
     entries = group.entries
-    gen = _generalist(entries)
+    gen = generalist(entries)
     return ([claim_specialists(entries, gen), claim_compute(entries, gen), claim_alignment(entries, gen),
              claim_memorisation(entries, gen)] + claim_utility(gen) + claim_foundation(gen))

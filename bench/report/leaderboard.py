@@ -192,9 +192,9 @@ FINDINGS_INTRO = ("Each claim checked against the results above for the generali
 
 def finding_rows(group) -> tuple[str, list[list[Cell]]]:
     """(the generalist's name, one row per claim)."""
-    from bench.report.findings import findings
+    from bench.report.findings import findings, generalist
 
-    gen = next((x.name for x in group.entries if x.role == "generalist"), "")
+    gen = getattr(generalist(group.entries), "name", "")
     rows = [[Cell(f.number, f.number), Cell(f.claim, f.claim), Cell(f.measured, f.measured),
              Cell(f.verdict, f.verdict), Cell(f.why, f.why)] for f in findings(group)]
     return gen, rows
