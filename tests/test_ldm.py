@@ -281,3 +281,21 @@ def test_changed_spec_does_not_resume_stale_checkpoints(fitted, smoke_dataset, t
     same = make(smoke_dataset, tmp_path, lr=5e-4, steps=8)  # steps change the key too
     same.shared_dir = root / "_shared"
     assert same.fit()["resumed_from_step"] == 0
+
+
+def test_curve_measured_differently_is_recomputed_on_resume(smoke_dataset, tmp_path, monkeypatch):
+    import bench.generators.ldm as ldm_module
+
+    gen = make(smoke_dataset, tmp_path, curve_samples=1, vae_gate="report")
+    gen.judge, gen.judge_sha256 = exact_match_judge(smoke_dataset), "exact-match"
+    gen.stop_after = 4
+    with pytest.raises(TrainingStopped):
+        gen.fit()
+    monkeypatch.setattr(ldm_module, "SAMPLING_SETTINGS", {"timestep_spacing": "trailing", "clip_sample": False})
+    again = make(smoke_dataset, tmp_path, curve_samples=1, vae_gate="report")
+    again.judge, again.judge_sha256 = gen.judge, gen.judge_sha256
+    info = again.fit()  # resumes at step 4; the points of steps 2 and 3 were sampled under other settings
+    assert info["resumed_from_step"] == 4
+    assert [c["step"] for c in info["curve"]] == [2, 3, 6]
+    assert len({c["curve_key"] for c in info["curve"]}) == 1
+    assert info["curve"][0]["train_wall_s"] <= info["curve"][1]["train_wall_s"]  # the original times are kept

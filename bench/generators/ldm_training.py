@@ -93,6 +93,32 @@ def load_checkpoint(path: Path, unet, optimizer, ema) -> dict:
     return read_json(path / "state.json")
 
 
+def _refresh_curve(curve: list[dict], ckpt_dir: Path, unet, on_checkpoint, curve_key: str, log) -> list[dict]:
+    """Recompute the curve points measured under another ``curve_key`` from their kept checkpoints' EMA
+    weights (loaded into ``unet`` and restored afterwards); points whose checkpoint is gone are dropped."""
+    from diffusers.training_utils import EMAModel
+
+    current = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    out = []
+    for c in curve:
+        if c.get("curve_key") == curve_key:
+            out.append(c)
+            continue
+        folder = Path(ckpt_dir) / f"step-{c['step']:06d}"
+        if not (folder / "ema.pt").is_file():
+            log(f"  curve point at step {c['step']} was measured differently and its checkpoint is gone: dropped")
+            continue
+        log(f"  curve point at step {c['step']}: measured differently, recomputing from {folder.name}")
+        ema = EMAModel(unet.parameters(), model_cls=type(unet), model_config=unet.config)
+        ema.load_state_dict(torch.load(folder / "ema.pt", map_location="cpu", weights_only=True))
+        ema.copy_to(unet.parameters())
+        keep = {k: c[k] for k in ("step", "train_wall_s", "loss") if k in c}
+        out.append({**keep, **on_checkpoint(c["step"], unet.eval()), "curve_key": curve_key})
+    unet.load_state_dict(current)
+    unet.train()
+    return out
+
+
 def make_accelerator(cfg: TrainConfig, device: str):
     """One ``accelerate.Accelerator``: single process on CPU, or whatever ``accelerate launch`` set up."""
     from accelerate import Accelerator
@@ -105,7 +131,7 @@ def make_accelerator(cfg: TrainConfig, device: str):
 
 def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: PromptTable, cfg: TrainConfig,
                folder: Path, device: str, log=print, stop_after: int | None = None, loss_hook=None,
-               on_checkpoint=None, run_key: str = "") -> dict:
+               on_checkpoint=None, run_key: str = "", curve_key: str = "") -> dict:
     """Train ``unet`` to denoise ``latents`` (N, c, h, w) conditioned on ``table`` rows ``prompt_rows`` (N,).
 
     Resumes from the newest checkpoint in ``folder/checkpoints``. Returns compute facts: steps, images
@@ -115,7 +141,9 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
     returns (e.g. conditional accuracy of a few samples) joins the ``curve``, with the training wall time
     so far (its own time excluded), and is saved in the checkpoint, so a resumed run keeps the curve.
     ``run_key`` names what is being trained (spec, data, autoencoder): checkpoints of another key are
-    deleted rather than resumed, so a changed spec never continues from a stale run.
+    deleted rather than resumed, so a changed spec never continues from a stale run. ``curve_key`` names
+    how curve points are measured (sampler settings, judge): on resume, points of another key are
+    recomputed from their kept checkpoints (or dropped when those are gone).
     """
     from diffusers import UNet2DConditionModel
     from diffusers.training_utils import EMAModel
@@ -136,6 +164,8 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
         state = {"curve": [], **load_checkpoint(last, unet, optimizer, ema)}
         start = int(state["step"])
         log(f"  resuming from {last.name}")
+    if on_checkpoint is not None and any(c.get("curve_key") != curve_key for c in state["curve"]):
+        state["curve"] = _refresh_curve(state["curve"], ckpt_dir, unet, on_checkpoint, curve_key, log)
     unet, optimizer = acc.prepare(unet, optimizer)
     ema.to(acc.device)
     sched = noise_scheduler(cfg.noise_scheduler)
@@ -200,7 +230,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
                     ema.restore(model.parameters())
                     model.train()
                     state["curve"] = [c for c in state["curve"] if c["step"] < done] + [
-                        {"step": done, "train_wall_s": wall, "loss": loss, **point}]
+                        {"step": done, "train_wall_s": wall, "loss": loss, **point, "curve_key": curve_key}]
                     eval_s += time.perf_counter() - e0
                 save_checkpoint(ckpt_dir, done, acc.unwrap_model(unet), optimizer, ema,
                                 {"wall_s": wall, "loss": loss, "curve": state["curve"], "run_key": run_key}, keep)
