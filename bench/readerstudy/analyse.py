@@ -35,6 +35,7 @@ from bench.io import atomic_write_bytes, atomic_write_json, read_json
 from bench.readerstudy.store import Study, now_iso, open_study
 
 ANALYSIS_JSON = "analysis.json"
+SCHEMA = "medsyn-bench/reader-study/1"  # the analysis file's format (the leaderboard checks it)
 ANALYSIS_PNG = "analysis.png"
 AUTOMATIC_KEYS = ("clip_score", "retrieval_top1", "conditional_accuracy")
 ALL = "all"
@@ -349,7 +350,7 @@ def analyse_study(folder: str | Path, runs_dir: str | Path | None = None) -> tup
     result = analyse_rows(rows, generators, list(meta.get("modalities", [])), auto)
     n_items = len(study.key_table())
     result = {
-        "schema": "medsyn-bench/reader-study/1",
+        "schema": SCHEMA,
         "study": {"folder": str(study.folder.resolve()), "title": meta.get("title"), "suite": meta.get("suite"),
                   "suite_version": meta.get("suite_version"), "generators": generators, "n_items": n_items,
                   "n_real": meta.get("n_real"), "per_generator": meta.get("per_generator"),

@@ -133,12 +133,10 @@ def vet(path: Path, suite: str) -> Entry:
     return Entry(path, result)
 
 
-READER_STUDY_SCHEMA = "medsyn-bench/reader-study/1"
-
-
 def vet_reader_study(path: Path, suite: str) -> ReaderStudy:
     """Read one published reader-study analysis and check that it is one, of this suite."""
     from bench.io import read_json
+    from bench.readerstudy.analyse import SCHEMA as READER_STUDY_SCHEMA
 
     where = str(path)
     try:
