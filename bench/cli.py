@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="delete this suite's run folder first and start over")
     p.add_argument("--generate-only", action="store_true",
                    help="fit and sample the generators, then stop (no tasks, no result files; a later run reuses both)")
+    p.add_argument("--fit-only", action="store_true",
+                   help="fit the generators (training curve included), then stop: what an ablation of the "
+                        "training recipe needs (see `medsyn-bench ablations`)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="run the selected generators as an ablation variant with this model parameter changed "
                         "(repeatable; the variant is named e.g. ldm-small+lr=5e-4 and shares the suite's caches)")
@@ -85,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
                                    "alone. Files that fail the schema or whose hashes disagree are refused "
                                    "(named, with the reason); results that are not comparable are shown apart.")
     p.add_argument("--suite", required=True, help="suite name")
+    p.add_argument("--leaderboards-dir", default="leaderboards", help="default: leaderboards/")
+    p = sub.add_parser("ablations", help="table of an LDM's --set variants at equal training CPU time",
+                       description="Collect the training curves of a base LDM and its `run --set KEY=VALUE "
+                                   "--fit-only` variants from the runs folder and write "
+                                   "leaderboards/<suite>/ablations.json and ablations.md: per variant, the kept "
+                                   "checkpoint closest in UNet CPU time to the base's at --at-step, its conditional "
+                                   "accuracy (95 %% Wilson CI), per modality, and FD to validation.")
+    p.add_argument("--suite", required=True, help="suite name")
+    p.add_argument("--base", required=True, help="the base generator (e.g. ldm-small)")
+    p.add_argument("--at-step", type=int, default=None,
+                   help="the base's curve step to compare at (default: the last step every variant reached)")
+    p.add_argument("--runs-dir", default="runs", help="default: runs/")
     p.add_argument("--leaderboards-dir", default="leaderboards", help="default: leaderboards/")
     p = sub.add_parser("figures", help="render the paper figures of a suite from result files (PNG + PDF)",
                        description="Write leaderboards/<suite>/figures/: sample grids, FD per modality, utility "
@@ -203,7 +218,7 @@ def cmd_run(args) -> int:
     paths = run_suite(args.suite, Path(args.runs_dir), args.data_root, only, args.device,
                       None if args.no_publish else Path(args.leaderboards_dir), args.download, args.fresh,
                       ignore_autoencoder_gate=args.ignore_autoencoder_gate, generate_only=args.generate_only,
-                      settings=args.settings)
+                      settings=args.settings, fit_only=args.fit_only)
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     print(f"run folders: {Path(args.runs_dir).resolve() / Path(args.suite).stem}")
     published = [p for p in paths if "results" in p.parts]
@@ -342,6 +357,16 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_ablations(args) -> int:
+    from bench.report.ablations import publish_ablations
+
+    js, md = publish_ablations(Path(args.runs_dir) / Path(args.suite).stem, args.base,
+                               Path(args.leaderboards_dir) / Path(args.suite).stem, args.at_step)
+    print(md.read_text())
+    print(f"written: {js}\n         {md}")
+    return 0
+
+
 def cmd_figures(args) -> int:
     from bench.report.figures import render_figures
 
@@ -459,7 +484,7 @@ def cmd_perf(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "prompts": cmd_prompts,
-            "leaderboard": cmd_leaderboard, "figures": cmd_figures, "submit": cmd_submit,
+            "leaderboard": cmd_leaderboard, "ablations": cmd_ablations, "figures": cmd_figures, "submit": cmd_submit,
             "reference": cmd_reference, "utility": cmd_utility, "grid": cmd_grid, "foundation": cmd_foundation,
             "reader-study": cmd_reader_study, "perf": cmd_perf}
 

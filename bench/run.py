@@ -137,8 +137,10 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print) -> tuple[GeneratorRun, dict, dict]:
-    """Fit and sample one generator (each a resumable stage); returns its run and the two stage records."""
+def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
+                     fit_only: bool = False) -> tuple[GeneratorRun | None, dict, dict | None]:
+    """Fit and sample one generator (each a resumable stage); returns its run and the two stage records
+    (``fit_only``: only the fit's record, the others None)."""
     spec, dataset = ctx.spec, ctx.dataset
     folder = ctx.suite_dir / entry.name
     cls = generator_class(entry.model.kind)
@@ -162,6 +164,8 @@ def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print) -> tup
         fit_inputs["judge"] = gen.judge_sha256
     log(f"[{entry.name}] fit")
     fit = ctx.stage(folder, "fit", fit_inputs, lambda: gen.fit() or {})
+    if fit_only:
+        return None, fit, None
     if fit["skipped"]:
         gen.load()
 
@@ -301,13 +305,14 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
               only: list[str] | None = None, device: str = "auto", publish_dir: Path | None = None,
               allow_download: bool = False, fresh: bool = False, log=print,
               entries: list[GeneratorEntry] | None = None, ignore_autoencoder_gate: bool = False,
-              generate_only: bool = False, settings: list[str] | None = None) -> list[Path]:
+              generate_only: bool = False, settings: list[str] | None = None, fit_only: bool = False) -> list[Path]:
     """Run a suite end to end; returns the paths of the result files written.
 
     ``entries`` replaces the suite's own generators (e.g. one ad-hoc submission, see
     :func:`submit_images`); suite-level preparation is shared and resumable either way.
     ``generate_only``: fit and sample the generators (resumable stages) and stop there: no task runs and
-    no result file is written; a later full run reuses both stages. ``settings`` (``KEY=VALUE``) turn
+    no result file is written; a later full run reuses both stages. ``fit_only``: the same without
+    sampling (an ablation of the training recipe reads the fit's curve). ``settings`` (``KEY=VALUE``) turn
     the selected generators into ablation variants (see :func:`variant_entries`)."""
     spec = load_suite(suite)
     dataset = load_dataset(spec, data_root, allow_download)
@@ -325,9 +330,9 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
         log(f"suite {spec.name}: {len(dataset.modalities)} modalities, "
             f"{', '.join(f'{k} {len(s)}' for k, s in dataset.splits.items())} images; "
             f"{len(entries)} generators; device {ctx.device}")
-        if generate_only:
+        if generate_only or fit_only:
             for entry in entries:
-                sample_generator(entry, ctx, log)
+                sample_generator(entry, ctx, log, fit_only=fit_only)
             return written
         tasks = build_tasks(spec, ctx)
         for task in tasks:

@@ -275,12 +275,59 @@ def test_changed_spec_does_not_resume_stale_checkpoints(fitted, smoke_dataset, t
     gen.stop_after = 4
     with pytest.raises(TrainingStopped):
         gen.fit()
-    changed = make(smoke_dataset, tmp_path, lr=5e-4)  # same folder, another spec
+    changed = make(smoke_dataset, tmp_path, lr=5e-4)  # same folder, another training recipe
     changed.shared_dir = root / "_shared"
     assert changed.fit()["resumed_from_step"] == 0
-    same = make(smoke_dataset, tmp_path, lr=5e-4, steps=8)  # steps change the key too
-    same.shared_dir = root / "_shared"
-    assert same.fit()["resumed_from_step"] == 0
+    for over in (dict(snr_gamma=5.0), dict(balanced_batches="class"), dict(prediction_type="v_prediction")):
+        other = make(smoke_dataset, tmp_path, lr=5e-4, **over)
+        other.shared_dir = root / "_shared"
+        assert other.fit()["resumed_from_step"] == 0, over
+
+
+def test_longer_run_or_other_sampling_resumes_the_same_trajectory(fitted, smoke_dataset, tmp_path):
+    """steps, kept checkpoints and sampling settings do not change the weights at a given step: a spec
+    differing only in those continues from the run's checkpoints and ends where an uninterrupted run does."""
+    root, first, _ = fitted  # 6 steps
+    short = make(smoke_dataset, tmp_path, steps=4, guidance_scale=5.0)
+    short.shared_dir = root / "_shared"
+    assert short.fit()["resumed_from_step"] == 0
+    longer = make(smoke_dataset, tmp_path, sample_steps=5, keep_fractions=[2 / 3, 1.0])  # keeps step 4
+    longer.shared_dir = root / "_shared"
+    assert longer.fit()["resumed_from_step"] == 4
+    a, b = weights(first), weights(longer)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # fewer steps than the newest checkpoint: resumes from the newest at or below, not past the end
+    shorter = make(smoke_dataset, tmp_path, steps=5, keep_fractions=[0.8, 1.0])
+    shorter.shared_dir = root / "_shared"
+    info = shorter.fit()
+    assert info["resumed_from_step"] == 4 and info["steps"] == 5
+
+
+def test_min_snr_weights_against_the_definition():
+    from bench.generators.ldm_training import min_snr_weights, noise_scheduler
+
+    for pred in ("epsilon", "v_prediction"):
+        sched = noise_scheduler({"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2",
+                                 "prediction_type": pred})
+        t = torch.tensor([0, 10, 300, 700, 999])
+        ab = sched.alphas_cumprod.numpy().astype(np.float64)[t.numpy()]
+        snr = ab / (1 - ab)
+        expect = np.minimum(snr, 5.0) / (snr + 1 if pred == "v_prediction" else snr)
+        np.testing.assert_allclose(min_snr_weights(sched, t, 5.0).numpy(), expect, rtol=1e-6)
+        assert expect[0] < 0.01  # low-noise steps are down-weighted
+        assert expect[-1] == pytest.approx(1.0 if pred == "epsilon" else 0.0, abs=1e-6)  # SNR ~ 0 at t = T
+
+
+def test_balanced_batches_give_each_group_the_same_share(smoke_dataset, tmp_path):
+    train = smoke_dataset.splits["train"]
+    for mode, labels in (("class", train.classes), ("modality", train.modality)):
+        gen = make(smoke_dataset, tmp_path, balanced_batches=mode)
+        idx, _ = gen._train_rows()
+        w = gen._draw_weights(idx).numpy()
+        assert w.sum() == pytest.approx(1.0)
+        shares = [w[labels[idx] == g].sum() for g in np.unique(labels[idx])]
+        np.testing.assert_allclose(shares, 1 / len(shares))
+    assert make(smoke_dataset, tmp_path)._draw_weights(idx) is None
 
 
 def test_curve_measured_differently_is_recomputed_on_resume(smoke_dataset, tmp_path, monkeypatch):
@@ -299,3 +346,21 @@ def test_curve_measured_differently_is_recomputed_on_resume(smoke_dataset, tmp_p
     assert [c["step"] for c in info["curve"]] == [2, 3, 6]
     assert len({c["curve_key"] for c in info["curve"]}) == 1
     assert info["curve"][0]["train_wall_s"] <= info["curve"][1]["train_wall_s"]  # the original times are kept
+
+
+def test_a_sibling_run_of_the_same_trajectory_adopts_its_checkpoints(fitted, smoke_dataset):
+    """An ablation that changes only sampling (or a specialist stopped earlier) continues from the kept
+    checkpoints of the run it shares a trajectory with, and never alters that run's files."""
+    root, first, info = fitted
+    before = {p: p.stat().st_mtime_ns for p in (root / "ldm" / "fit" / "checkpoints").rglob("*") if p.is_file()}
+    variant = make(smoke_dataset, root, name="ldm+guidance_scale=5", guidance_scale=5.0, steps=8)
+    got = variant.fit()
+    assert got["checkpoints_adopted_from"] == "ldm" and got["resumed_from_step"] == 6
+    assert got["train_wall_s"] > info["train_wall_s"]  # the adopted run's time counts
+    after = {p: p.stat().st_mtime_ns for p in (root / "ldm" / "fit" / "checkpoints").rglob("*") if p.is_file()}
+    assert after == before  # the source run's checkpoints are untouched
+    other = make(smoke_dataset, root, name="ldm+lr=5e-4", lr=5e-4)
+    other.stop_after = 2
+    with pytest.raises(TrainingStopped):
+        other.fit()  # another trajectory: trains from step 0 (stopped early to save time)
+    assert not (root / "ldm+lr=5e-4" / "fit" / "checkpoints" / "step-000006").exists()

@@ -26,7 +26,7 @@ from bench.errors import BenchError
 from bench.generators.autoencoder import AutoencoderSpec, decode, prepare_autoencoder
 from bench.generators.base import Generator, Samples
 from bench.generators.compute import count_flops, n_params
-from bench.generators.ldm_training import TrainConfig, train_unet
+from bench.generators.ldm_training import TrainConfig, adopt_checkpoints, train_unet
 from bench.generators.text_encoder import DEFAULT_TEXT_ENCODER, encode_prompts, resolve_encoder
 from bench.io import sha256_json
 from bench.registry import register_generator
@@ -82,6 +82,11 @@ class LDMParams:
     ema_decay: float = field(default=0.999, metadata={"check": lambda v: 0 <= v < 1, "why": "must be in [0, 1)"})
     prompt_dropout: float = field(default=0.1, metadata={"check": lambda v: 0 <= v < 1, "why": "must be in [0, 1)"})
     prediction_type: str = field(default="epsilon", metadata={"choices": ("epsilon", "v_prediction")})
+    snr_gamma: float = field(default=0.0, metadata={"check": lambda v: v >= 0,
+                                                    "why": "min-SNR-gamma loss weighting, >= 0 (0: off; 5 is usual)"})
+    balanced_batches: str = field(default="none", metadata={
+        "choices": ("none", "class", "modality"),
+        "why": "draw training images uniformly over classes or modalities instead of over images"})
     beta_schedule: str = field(default="squaredcos_cap_v2",
                                metadata={"choices": ("linear", "scaled_linear", "squaredcos_cap_v2")})
     train_timesteps: int = field(default=1000, metadata={"check": _pos, "why": "must be > 0"})
@@ -119,6 +124,14 @@ class LDMParams:
         if self.latent_size % 2 ** (len(self.unet_channels) - 1):
             raise BenchError(f"latent_size = {self.latent_size} cannot be halved {len(self.unet_channels) - 1} "
                              "times by the UNet", fix="use a latent_size divisible by 2^(levels - 1)")
+
+
+# Params that do not change the UNet's weights at a given step (constant lr; micro-batches seeded by the
+# step): how long to train, which checkpoints to keep, and how to sample. Checkpoints of a spec that
+# differs from the run's only in these are resumed, so e.g. a longer run or another guidance scale
+# continues from the kept ones instead of starting over.
+NOT_TRAJECTORY = ("steps", "checkpoint_every", "keep_fractions", "sampler", "sample_steps", "guidance_scale",
+                  "sample_batch", "curve_samples", "use_ema")
 
 
 # Sampling-scheduler settings for latents (recorded with every training-curve point, so a curve made
@@ -215,7 +228,8 @@ class LDMGenerator(Generator):
         return TrainConfig(steps=max(1, round(p.steps * self.budget_scale)), batch=p.batch, lr=p.lr,
                            grad_accum=p.grad_accum, mixed_precision=mp, ema_decay=p.ema_decay,
                            prompt_dropout=p.prompt_dropout, checkpoint_every=p.checkpoint_every,
-                           keep_fractions=list(p.keep_fractions), seed=p.seed, noise_scheduler=self._noise_config())
+                           keep_fractions=list(p.keep_fractions), seed=p.seed, noise_scheduler=self._noise_config(),
+                           snr_gamma=p.snr_gamma)
 
     def _train_rows(self):
         """Indices into the train split of this generator's modalities, and their prompts."""
@@ -223,6 +237,18 @@ class LDMGenerator(Generator):
         texts = self.dataset.prompts_for("train", seed=self.params.seed)
         idx = np.flatnonzero(np.isin(train.modality, self.modalities))
         return idx, [texts[i] for i in idx]
+
+    def _draw_weights(self, idx: np.ndarray) -> torch.Tensor | None:
+        """Per-image draw probabilities for ``balanced_batches`` (None: uniform over images): each class
+        (or modality) of the training rows ``idx`` gets the same share of every batch."""
+        mode = self.params.balanced_batches
+        if mode == "none":
+            return None
+        train = self.dataset.splits["train"]
+        group = (train.classes if mode == "class" else train.modality)[idx]
+        _, inverse, counts = np.unique(group, return_inverse=True, return_counts=True)
+        w = 1.0 / counts[inverse]
+        return torch.from_numpy(w / w.sum())
 
     # -- Generator interface ----------------------------------------------------------------------
     def fit(self) -> dict:
@@ -253,15 +279,18 @@ class LDMGenerator(Generator):
         p = self.params
         curve_key = sha256_json({"sampler": p.sampler, "steps": p.sample_steps, "guidance": p.guidance_scale,
                                  "settings": SAMPLING_SETTINGS, "n": p.curve_samples, "judge": self.judge_sha256,
-                                 "fd": self.embed is not None})[:16]
+                                 "fd": self.embed is not None, "ema": p.use_ema})[:16]
 
+        trajectory = {k: v for k, v in dataclasses.asdict(self.params).items() if k not in NOT_TRAJECTORY}
+        run_key = sha256_json({"params": trajectory, "autoencoder": ae.info["key"], "modalities": self.modalities,
+                               "train": self.dataset.splits["train"].hash(), "judge": self.judge_sha256})
+        adopted = adopt_checkpoints(self.workdir / "checkpoints", run_key, cfg.steps,
+                                    sorted(self.workdir.parent.parent.glob("*/fit/checkpoints")))
         out = train_unet(unet, latents, table.index(texts), table, cfg, self.workdir, self.device,
+                         weights=self._draw_weights(idx),
                          stop_after=self.stop_after, loss_hook=self.loss_hook,
                          on_checkpoint=curve_point if self.judge is not None and self.params.curve_samples else None,
-                         curve_key=curve_key,
-                         run_key=sha256_json({"params": dataclasses.asdict(self.params), "autoencoder": ae.info["key"],
-                                              "modalities": self.modalities, "budget_scale": self.budget_scale,
-                                              "train": self.dataset.splits["train"].hash(), "judge": self.judge_sha256}))
+                         curve_key=curve_key, run_key=run_key, curve_ema=p.use_ema)
         self.workdir.mkdir(parents=True, exist_ok=True)
         unet = out["unet"]
         save_file({k: v.detach().cpu().contiguous() for k, v in unet.state_dict().items()},
@@ -272,6 +301,7 @@ class LDMGenerator(Generator):
         self._ready(unet, ae, table)
         ae_info = {k: v for k, v in ae.info.items() if k != "spec"}
         return {**out["facts"], "device": self.device, "wall_s": time.perf_counter() - t0,
+                "checkpoints_adopted_from": Path(adopted).parent.parent.name if adopted else "",
                 "unet_parameters": n_params(unet), "autoencoder_parameters": ae.info["parameters"],
                 "text_encoder": self.params.text_encoder, "text_tokens": self.params.max_tokens,
                 "train_images": len(idx), "budget_scale": self.budget_scale,

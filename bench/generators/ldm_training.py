@@ -44,6 +44,7 @@ class TrainConfig:
     keep_fractions: list[float]
     seed: int
     noise_scheduler: dict  # DDPMScheduler config (num_train_timesteps, beta_schedule, prediction_type)
+    snr_gamma: float = 0.0  # min-SNR-gamma loss weighting (Hang et al. 2023); 0: plain MSE
 
 
 def noise_scheduler(config: dict):
@@ -57,9 +58,20 @@ def kept_steps(cfg: TrainConfig) -> set[int]:
     return {max(1, round(f * cfg.steps)) for f in cfg.keep_fractions} | {cfg.steps}
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    done = sorted(p for p in Path(folder).glob("step-*") if ".tmp-" not in p.name and (p / "state.json").is_file())
+def latest_checkpoint(folder: Path, at_most: int | None = None) -> Path | None:
+    """The newest complete checkpoint in ``folder`` (of step <= ``at_most`` when given)."""
+    done = sorted(p for p in Path(folder).glob("step-*") if ".tmp-" not in p.name and (p / "state.json").is_file()
+                  and (at_most is None or int(p.name.split("-")[1]) <= at_most))
     return done[-1] if done else None
+
+
+def min_snr_weights(sched, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Per-sample loss weights of min-SNR-gamma: min(SNR(t), gamma) / SNR(t) for epsilon targets and
+    min(SNR(t), gamma) / (SNR(t) + 1) for v targets, with SNR(t) = alpha_bar / (1 - alpha_bar)."""
+    ab = sched.alphas_cumprod.to(t.device)[t].double()
+    snr = ab / (1 - ab)
+    denom = snr + 1 if sched.config.prediction_type == "v_prediction" else snr
+    return (torch.clamp(snr, max=gamma) / denom).float()
 
 
 def save_checkpoint(folder: Path, step: int, unet, optimizer, ema, state: dict, keep: set[int]) -> Path:
@@ -78,8 +90,7 @@ def save_checkpoint(folder: Path, step: int, unet, optimizer, ema, state: dict, 
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in Path(folder).glob("step-*"):
-        n = old.name.split("-")[1].split(".")[0]
-        if old != final and (".tmp-" in old.name or int(n) not in keep):
+        if old != final and (".tmp-" in old.name or _step_of(old) not in keep):
             shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -93,11 +104,24 @@ def load_checkpoint(path: Path, unet, optimizer, ema) -> dict:
     return read_json(path / "state.json")
 
 
-def _refresh_curve(curve: list[dict], ckpt_dir: Path, unet, on_checkpoint, curve_key: str, log) -> list[dict]:
-    """Recompute the curve points measured under another ``curve_key`` from their kept checkpoints' EMA
-    weights (loaded into ``unet`` and restored afterwards); points whose checkpoint is gone are dropped."""
+def _load_weights(folder: Path, unet, ema: bool) -> None:
+    """Put checkpoint ``folder``'s EMA weights (``ema``) or its raw training weights into ``unet``."""
     from diffusers.training_utils import EMAModel
+    from safetensors.torch import load_file
 
+    if not ema:
+        unet.load_state_dict(load_file(folder / "unet.safetensors"))
+        return
+    store = EMAModel(unet.parameters(), model_cls=type(unet), model_config=unet.config)
+    store.load_state_dict(torch.load(folder / "ema.pt", map_location="cpu", weights_only=True))
+    store.copy_to(unet.parameters())
+
+
+def _refresh_curve(curve: list[dict], ckpt_dir: Path, unet, on_checkpoint, curve_key: str, log,
+                   ema: bool = True) -> list[dict]:
+    """Recompute the curve points measured under another ``curve_key`` from their kept checkpoints'
+    weights (EMA or raw, loaded into ``unet`` and restored afterwards); points whose checkpoint is gone
+    are dropped."""
     current = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     out = []
     for c in curve:
@@ -109,14 +133,56 @@ def _refresh_curve(curve: list[dict], ckpt_dir: Path, unet, on_checkpoint, curve
             log(f"  curve point at step {c['step']} was measured differently and its checkpoint is gone: dropped")
             continue
         log(f"  curve point at step {c['step']}: measured differently, recomputing from {folder.name}")
-        ema = EMAModel(unet.parameters(), model_cls=type(unet), model_config=unet.config)
-        ema.load_state_dict(torch.load(folder / "ema.pt", map_location="cpu", weights_only=True))
-        ema.copy_to(unet.parameters())
+        _load_weights(folder, unet, ema)
         keep = {k: c[k] for k in ("step", "train_wall_s", "loss") if k in c}
         out.append({**keep, **on_checkpoint(c["step"], unet.eval()), "curve_key": curve_key})
     unet.load_state_dict(current)
     unet.train()
     return out
+
+
+def _step_of(folder: Path) -> int:
+    return int(folder.name.split("-")[1].split(".")[0])
+
+
+def adopt_checkpoints(ckpt_dir: Path, run_key: str, at_most: int, others, log=print) -> str:
+    """When ``ckpt_dir`` has no checkpoint of ``run_key`` (at step <= ``at_most``), take those of another
+    run of the same trajectory (e.g. an ablation that only changes sampling, or the equal-compute
+    specialist that is the equal-steps one stopped early): its kept checkpoints up to ``at_most`` are
+    hard-linked (copied across file systems) in place of ours. Returns the adopted folder ('' if none)."""
+    ckpt_dir = Path(ckpt_dir)
+    own = latest_checkpoint(ckpt_dir, at_most)
+    if own is not None and read_json(own / "state.json").get("run_key", "") == run_key:
+        return ""
+    best = None
+    for d in map(Path, others):
+        if d.resolve() == ckpt_dir.resolve():
+            continue
+        last = latest_checkpoint(d, at_most)
+        if (last is not None and read_json(last / "state.json").get("run_key", "") == run_key
+                and (best is None or _step_of(last) > _step_of(best))):
+            best = last
+    if best is None:
+        return ""
+
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    tmp = ckpt_dir.with_name(ckpt_dir.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for src in best.parent.glob("step-*"):
+        if ".tmp-" in src.name or _step_of(src) > _step_of(best) or not (src / "state.json").is_file():
+            continue
+        if read_json(src / "state.json").get("run_key", "") == run_key:
+            shutil.copytree(src, tmp / src.name, copy_function=link)
+    os.replace(tmp, ckpt_dir)
+    log(f"  same training run as {best.parent}: continuing from its {best.name}")
+    return str(best.parent)
 
 
 def make_accelerator(cfg: TrainConfig, device: str):
@@ -131,13 +197,16 @@ def make_accelerator(cfg: TrainConfig, device: str):
 
 def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: PromptTable, cfg: TrainConfig,
                folder: Path, device: str, log=print, stop_after: int | None = None, loss_hook=None,
-               on_checkpoint=None, run_key: str = "", curve_key: str = "") -> dict:
+               on_checkpoint=None, run_key: str = "", curve_key: str = "", weights: torch.Tensor | None = None,
+               curve_ema: bool = True) -> dict:
     """Train ``unet`` to denoise ``latents`` (N, c, h, w) conditioned on ``table`` rows ``prompt_rows`` (N,).
 
     Resumes from the newest checkpoint in ``folder/checkpoints``. Returns compute facts: steps, images
     seen, FLOPs (one measured step × steps), wall time (summed over resumed runs), precision, processes.
+    ``weights`` (N,): draw probabilities of the training images (None: uniform), for balanced batches.
     ``loss_hook(step, loss)`` may replace the loss (tests use it to inject a NaN).
-    ``on_checkpoint(step, unet)`` is called at every kept checkpoint with the EMA weights loaded; what it
+    ``on_checkpoint(step, unet)`` is called at every kept checkpoint with the EMA weights loaded (the raw
+    training weights when ``curve_ema`` is false); what it
     returns (e.g. conditional accuracy of a few samples) joins the ``curve``, with the training wall time
     so far (its own time excluded), and is saved in the checkpoint, so a resumed run keeps the curve.
     ``run_key`` names what is being trained (spec, data, autoencoder): checkpoints of another key are
@@ -155,7 +224,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
     ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, model_cls=UNet2DConditionModel,
                    model_config=unet.config)
     start, state = 0, {"wall_s": 0.0, "curve": []}
-    last = latest_checkpoint(ckpt_dir)
+    last = latest_checkpoint(ckpt_dir, at_most=cfg.steps)
     if last is not None and read_json(last / "state.json").get("run_key", "") != run_key:
         log(f"  checkpoints in {ckpt_dir} are from another spec or data: starting over")
         shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -165,7 +234,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
         start = int(state["step"])
         log(f"  resuming from {last.name}")
     if on_checkpoint is not None and any(c.get("curve_key") != curve_key for c in state["curve"]):
-        state["curve"] = _refresh_curve(state["curve"], ckpt_dir, unet, on_checkpoint, curve_key, log)
+        state["curve"] = _refresh_curve(state["curve"], ckpt_dir, unet, on_checkpoint, curve_key, log, curve_ema)
     unet, optimizer = acc.prepare(unet, optimizer)
     ema.to(acc.device)
     sched = noise_scheduler(cfg.noise_scheduler)
@@ -174,7 +243,8 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
 
     def micro_batch(step: int, micro: int):
         gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 64 + micro)
-        idx = torch.randint(0, n, (cfg.batch,), generator=gen)
+        idx = (torch.randint(0, n, (cfg.batch,), generator=gen) if weights is None
+               else torch.multinomial(weights, cfg.batch, replacement=True, generator=gen))
         x0 = latents[idx]
         noise = torch.randn(x0.shape, generator=gen)
         t = torch.randint(0, sched.config.num_train_timesteps, (cfg.batch,), generator=gen)
@@ -188,7 +258,10 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
         noisy, t, emb, mask, target = batch
         with acc.autocast():
             pred = unet(noisy, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
-        return torch.nn.functional.mse_loss(pred.float(), target.float())
+        if not cfg.snr_gamma:
+            return torch.nn.functional.mse_loss(pred.float(), target.float())
+        per_sample = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
+        return (per_sample * min_snr_weights(sched, t, cfg.snr_gamma)).mean()
 
     probe = micro_batch(-1, 0)
     flops_per_step = count_flops(lambda: acc.backward(loss_of(probe))) * cfg.grad_accum
@@ -224,10 +297,12 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
                 if on_checkpoint is not None and done in keep:
                     e0 = time.perf_counter()
                     model = acc.unwrap_model(unet)
-                    ema.store(model.parameters())
-                    ema.copy_to(model.parameters())
+                    if curve_ema:
+                        ema.store(model.parameters())
+                        ema.copy_to(model.parameters())
                     point = on_checkpoint(done, model.eval())
-                    ema.restore(model.parameters())
+                    if curve_ema:
+                        ema.restore(model.parameters())
                     model.train()
                     state["curve"] = [c for c in state["curve"] if c["step"] < done] + [
                         {"step": done, "train_wall_s": wall, "loss": loss, **point, "curve_key": curve_key}]
