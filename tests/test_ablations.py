@@ -14,7 +14,8 @@ from bench.report.ablations import (collect_ablations, publish_ablations, render
 
 def point(step, minutes, acc, fd, n=168):
     return {"step": step, "train_wall_s": minutes * 60, "conditional_accuracy": acc, "n_samples": n,
-            "per_modality": {"bloodmnist": acc / 2, "organamnist": acc}, "fd_val": fd, "curve_key": "k"}
+            "per_modality": {"bloodmnist": acc / 2, "organamnist": acc}, "fd_val": fd, "curve_key": "k",
+            "per_modality_modality_accuracy": {"bloodmnist": 0.25, "organamnist": 1.0}}
 
 
 def write_fit(suite_dir, name, curve):
@@ -49,6 +50,7 @@ def test_rows_are_read_at_equal_training_time(tmp_path):
     js, md = publish_ablations(suite, "ldm-small", tmp_path / "lb")
     text = md.read_text()
     assert "`snr_gamma=5`" in text and "+0.100" in text and "| 2,000 | 20.0 | 0.500 |" in text
+    assert "0.30 (0.25)" in text  # blood's class accuracy at step 2000 of the snr variant, in-modality share
     assert render_ablations(read_json(js)) == text
 
 

@@ -240,6 +240,7 @@ def test_autoencoder_gate_refuses_the_unet_unless_ignored(smoke_dataset, tmp_pat
     assert all(c["conditional_accuracy"] == 0.0 and c["n_samples"] == 21 for c in curve)  # judge: never right
     assert [c["train_wall_s"] for c in curve] == sorted(c["train_wall_s"] for c in curve)
     assert set(curve[0]["per_modality"]) == {"bloodmnist", "organamnist", "breastmnist"}
+    assert all(c["modality_accuracy"] == 0.0 for c in curve)
     assert all(np.isfinite(c["fd_val"]) and c["fd_val"] >= 0 for c in curve)
 
 
@@ -364,3 +365,25 @@ def test_a_sibling_run_of_the_same_trajectory_adopts_its_checkpoints(fitted, smo
     with pytest.raises(TrainingStopped):
         other.fit()  # another trajectory: trains from step 0 (stopped early to save time)
     assert not (root / "ldm+lr=5e-4" / "fit" / "checkpoints" / "step-000006").exists()
+
+
+def test_modality_accuracy_counts_the_right_modality_whatever_the_class(fitted, smoke_dataset):
+    """A judge that only tells colour (blood) from grey (organ) images: organ samples are always in their
+    modality (grey decoding), breast samples never, and conditional accuracy only counts label 0."""
+    _, gen, _ = fitted
+    mods = [m.key for m in smoke_dataset.modalities]
+    blood0, organ0 = smoke_dataset.class_index(mods.index("bloodmnist"), 0), smoke_dataset.class_index(mods.index("organamnist"), 0)
+
+    def colour_judge(images):
+        colour = (images.astype(int).max(axis=-1) - images.astype(int).min(axis=-1)).mean(axis=(1, 2)) > 2
+        return np.where(colour, blood0, organ0)
+
+    gen.judge = colour_judge
+    try:
+        point = gen._conditional_accuracy(gen.unet, gen.ae, gen.table, smoke_dataset.prompt_requests(), None)
+    finally:
+        gen.judge = None
+    per = point["per_modality_modality_accuracy"]
+    assert per["organamnist"] == 1.0 and per["breastmnist"] == 0.0 and 0.0 <= per["bloodmnist"] <= 1.0
+    assert point["modality_accuracy"] >= point["conditional_accuracy"]
+    assert point["per_modality"]["organamnist"] == pytest.approx(1 / len(smoke_dataset.modalities[mods.index("organamnist")].class_names))

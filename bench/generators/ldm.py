@@ -279,7 +279,7 @@ class LDMGenerator(Generator):
         p = self.params
         curve_key = sha256_json({"sampler": p.sampler, "steps": p.sample_steps, "guidance": p.guidance_scale,
                                  "settings": SAMPLING_SETTINGS, "n": p.curve_samples, "judge": self.judge_sha256,
-                                 "fd": self.embed is not None, "ema": p.use_ema})[:16]
+                                 "fd": self.embed is not None, "ema": p.use_ema, "fields": 2})[:16]
 
         trajectory = {k: v for k, v in dataclasses.asdict(self.params).items() if k not in NOT_TRAJECTORY}
         run_key = sha256_json({"params": trajectory, "autoencoder": ae.info["key"], "modalities": self.modalities,
@@ -331,16 +331,22 @@ class LDMGenerator(Generator):
     @torch.no_grad()
     def _conditional_accuracy(self, unet, ae, table, prompts, real_stats=None) -> dict:
         """Share of ``curve_samples`` samples per prompt (fixed noise) that the judge puts in the asked-for
-        class, overall and per modality; with ``real_stats`` (mean, covariance of the validation images'
+        class, overall and per modality, and (``modality_accuracy``) in any class of the asked-for
+        modality: a sample of the right modality but the wrong class counts there, not above; with ``real_stats`` (mean, covariance of the validation images'
         reference features) also the FD of those samples to the validation images (``fd_val``: few
         samples, so biased upwards; comparable between checkpoints and runs of the same spec size)."""
         n = self.params.curve_samples
         samples = self._sample_with(unet, ae, table, prompts, n, seed=10_007 + self.params.seed)
         pred = np.asarray(self.judge(samples.images))
         hit = pred == samples.classes
-        names = [self.dataset.modalities[m].key for m in samples.modality]
+        modality_of = np.array([m for m, _ in self.dataset.class_table()])
+        in_modality = (pred >= 0) & (modality_of[np.clip(pred, 0, None)] == samples.modality)
+        names = np.array([self.dataset.modalities[m].key for m in samples.modality])
         out = {"conditional_accuracy": float(hit.mean()), "n_samples": int(len(hit)),
-               "per_modality": {k: float(hit[np.array(names) == k].mean()) for k in dict.fromkeys(names)}}
+               "per_modality": {k: float(hit[names == k].mean()) for k in dict.fromkeys(names)},
+               "modality_accuracy": float(in_modality.mean()),
+               "per_modality_modality_accuracy": {k: float(in_modality[names == k].mean())
+                                                  for k in dict.fromkeys(names)}}
         if real_stats is not None:
             from bench.metrics.fidelity import feature_stats, frechet_distance
 

@@ -79,6 +79,8 @@ def collect_ablations(suite_dir: Path, base: str, at_step: int | None = None) ->
             "conditional_accuracy": pt["conditional_accuracy"],
             "conditional_accuracy_ci": list(wilson_interval(hits, pt["n_samples"])),
             "n_samples": pt["n_samples"], "per_modality": pt.get("per_modality", {}), "fd_val": pt.get("fd_val"),
+            "modality_accuracy": pt.get("modality_accuracy"),
+            "per_modality_modality_accuracy": pt.get("per_modality_modality_accuracy", {}),
             "curve_key": pt.get("curve_key", ""), "checkpoints_adopted_from": fit.get("checkpoints_adopted_from", ""),
         })
     ref = next(r for r in rows if r["name"] == base)
@@ -97,6 +99,15 @@ def render_ablations(data: dict) -> str:
         raise BenchError(f"not an ablations file (schema {data.get('schema')!r}, expected {SCHEMA!r})",
                          fix="regenerate it with `medsyn-bench ablations`")
     mods = list(dict.fromkeys(k for r in data["rows"] for k in r["per_modality"]))
+
+    def per_mod(point: dict, m: str, key: str = "per_modality_modality_accuracy") -> str:
+        """Class accuracy of modality m, with (when measured) the share in the right modality."""
+        acc = point.get("per_modality", {}).get(m)
+        if acc is None:
+            return ""
+        right = point.get(key, {}).get(m)
+        return f"{acc:.2f}" + ("" if right is None else f" ({right:.2f})")
+
     lines = [f"# Ablations of `{data['base']}` on the `{data['suite']}` suite at equal training CPU time", "",
              f"Each row changes one thing (`run --set KEY=VALUE`) and is read at the kept checkpoint whose UNet "
              f"training time is closest to the base's at step {data['at_step']:,} "
@@ -104,7 +115,9 @@ def render_ablations(data: dict) -> str:
              f"{data['rows'][0]['n_samples']} fixed-noise samples (the same number per validation prompt) that the reference "
              "classifier puts in the asked-for class (chance 1/21), with its 95 % Wilson interval; FD val: "
              "Fréchet distance of those samples to the validation images in the domain CLIP's features (few "
-             "samples, so biased upwards; compare rows, not suites). Generated from `ablations.json` by "
+             "samples, so biased upwards; compare rows, not suites). Per modality: class accuracy, and in "
+             "brackets the share of samples the classifier puts in any class of the asked-for modality. "
+             "`steps` in a variant's name only says how long it ran. Generated from `ablations.json` by "
              "`medsyn-bench ablations`.", "",
              "| variant | step | UNet CPU-min | cond. acc. [95 % CI] | Δ | " + " | ".join(mods)
              + " | FD val | Δ FD |",
@@ -114,12 +127,13 @@ def render_ablations(data: dict) -> str:
         return "" if v is None else format(v, "+" + f)
 
     for r in data["rows"]:
-        label = "**base**" if r["name"] == data["base"] else ", ".join(f"`{k}={v}`" for k, v in r["settings"].items())
+        label = "**base**" if r["name"] == data["base"] else ", ".join(
+            f"`{k}={v}`" for k, v in r["settings"].items() if k != "steps") or "(steps only)"
         lo, hi = r["conditional_accuracy_ci"]
         lines.append(
             f"| {label} | {r['step']:,} | {r['unet_minutes']:.1f} | {r['conditional_accuracy']:.3f} [{lo:.2f}, {hi:.2f}] | "
             f"{signed(r['delta_conditional_accuracy'], '.3f') if r['name'] != data['base'] else ''} | "
-            + " | ".join(f"{r['per_modality'].get(m, float('nan')):.2f}" for m in mods)
+            + " | ".join(per_mod(r, m) for m in mods)
             + f" | {'' if r['fd_val'] is None else format(r['fd_val'], '.2f')} | "
             f"{signed(r['delta_fd_val'], '.2f') if r['name'] != data['base'] else ''} |")
     lines += ["", "Training curve of the base (every kept checkpoint):", "",
@@ -127,7 +141,7 @@ def render_ablations(data: dict) -> str:
               "|---:|---:|---:|" + "---:|" * len(mods) + "---:|"]
     for c in data["base_curve"]:
         lines.append(f"| {c['step']:,} | {c['train_wall_s'] / 60:.1f} | {c['conditional_accuracy']:.3f} | "
-                     + " | ".join(f"{c.get('per_modality', {}).get(m, float('nan')):.2f}" for m in mods)
+                     + " | ".join(per_mod(c, m) for m in mods)
                      + f" | {'' if c.get('fd_val') is None else format(c['fd_val'], '.2f')} |")
     return "\n".join(lines) + "\n"
 
