@@ -279,7 +279,8 @@ def test_changed_spec_does_not_resume_stale_checkpoints(fitted, smoke_dataset, t
     changed = make(smoke_dataset, tmp_path, lr=5e-4)  # same folder, another training recipe
     changed.shared_dir = root / "_shared"
     assert changed.fit()["resumed_from_step"] == 0
-    for over in (dict(snr_gamma=5.0), dict(balanced_batches="class"), dict(prediction_type="v_prediction")):
+    for over in (dict(snr_gamma=5.0), dict(balanced_batches="class"), dict(prediction_type="v_prediction"),
+                 dict(offset_noise=0.1)):
         other = make(smoke_dataset, tmp_path, lr=5e-4, **over)
         other.shared_dir = root / "_shared"
         assert other.fit()["resumed_from_step"] == 0, over
@@ -331,16 +332,13 @@ def test_balanced_batches_give_each_group_the_same_share(smoke_dataset, tmp_path
     assert make(smoke_dataset, tmp_path)._draw_weights(idx) is None
 
 
-def test_curve_measured_differently_is_recomputed_on_resume(smoke_dataset, tmp_path, monkeypatch):
-    import bench.generators.ldm as ldm_module
-
+def test_curve_measured_differently_is_recomputed_on_resume(smoke_dataset, tmp_path):
     gen = make(smoke_dataset, tmp_path, curve_samples=1, vae_gate="report")
     gen.judge, gen.judge_sha256 = exact_match_judge(smoke_dataset), "exact-match"
     gen.stop_after = 4
     with pytest.raises(TrainingStopped):
         gen.fit()
-    monkeypatch.setattr(ldm_module, "SAMPLING_SETTINGS", {"timestep_spacing": "trailing", "clip_sample": False})
-    again = make(smoke_dataset, tmp_path, curve_samples=1, vae_gate="report")
+    again = make(smoke_dataset, tmp_path, curve_samples=1, vae_gate="report", timestep_spacing="trailing")
     again.judge, again.judge_sha256 = gen.judge, gen.judge_sha256
     info = again.fit()  # resumes at step 4; the points of steps 2 and 3 were sampled under other settings
     assert info["resumed_from_step"] == 4
@@ -387,3 +385,21 @@ def test_modality_accuracy_counts_the_right_modality_whatever_the_class(fitted, 
     assert per["organamnist"] == 1.0 and per["breastmnist"] == 0.0 and 0.0 <= per["bloodmnist"] <= 1.0
     assert point["modality_accuracy"] >= point["conditional_accuracy"]
     assert point["per_modality"]["organamnist"] == pytest.approx(1 / len(smoke_dataset.modalities[mods.index("organamnist")].class_names))
+
+
+def test_offset_noise_and_spacing_reach_training_and_sampler(smoke_dataset, tmp_path):
+    """offset_noise reaches the training config; the spec's timestep spacing reaches the diffusers
+    scheduler: "trailing" starts at t = T - 1, the default "leading" below it."""
+    from bench.generators.ldm import _scheduler
+    from bench.generators.ldm_training import TrainConfig
+
+    gen = make(smoke_dataset, tmp_path, offset_noise=0.5, timestep_spacing="trailing", prediction_type="v_prediction")
+    cfg = gen._train_config()
+    assert isinstance(cfg, TrainConfig) and cfg.offset_noise == 0.5
+    sched = _scheduler(gen.params, gen._noise_config())
+    sched.set_timesteps(4)
+    assert sched.config.timestep_spacing == "trailing" and int(sched.timesteps[0]) == 999
+    gen2 = make(smoke_dataset, tmp_path)
+    sched2 = _scheduler(gen2.params, gen2._noise_config())
+    sched2.set_timesteps(4)
+    assert int(sched2.timesteps[0]) == 800  # DPM-Solver's "leading": T - T/(steps + 1), rounded down

@@ -82,6 +82,8 @@ class LDMParams:
     ema_decay: float = field(default=0.999, metadata={"check": lambda v: 0 <= v < 1, "why": "must be in [0, 1)"})
     prompt_dropout: float = field(default=0.1, metadata={"check": lambda v: 0 <= v < 1, "why": "must be in [0, 1)"})
     prediction_type: str = field(default="epsilon", metadata={"choices": ("epsilon", "v_prediction")})
+    offset_noise: float = field(default=0.0, metadata={
+        "check": lambda v: v >= 0, "why": "std of a per-channel constant added to the training noise, >= 0 (0: off)"})
     snr_gamma: float = field(default=0.0, metadata={"check": lambda v: v >= 0,
                                                     "why": "min-SNR-gamma loss weighting, >= 0 (0: off; 5 is usual)"})
     balanced_batches: str = field(default="none", metadata={
@@ -97,6 +99,12 @@ class LDMParams:
     # sampling
     sampler: str = field(default="dpm", metadata={"choices": SAMPLERS})
     sample_steps: int = field(default=20, metadata={"check": _pos, "why": "must be > 0"})
+    # "leading": the first step is at T - T/steps, not T - 1, where the cosine schedule's alpha-bar (capped
+    # beta = 0.999) is ~0 and an epsilon model's x0 = (x - sigma eps)/alpha explodes: with "linspace"
+    # DPM-Solver gave 66 % saturated pixels and conditional accuracy 0.19 on ldm-small (step 2,750), with
+    # "leading" 6 % and 0.57. "trailing" (first step at T - 1, pure noise as in training) suits v_prediction
+    # (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed").
+    timestep_spacing: str = field(default="leading", metadata={"choices": ("leading", "trailing", "linspace")})
     guidance_scale: float = field(default=3.0, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
     sample_batch: int = field(default=128, metadata={"check": _pos, "why": "must be > 0"})
     # the training curve: samples per prompt scored by the reference classifier at each kept checkpoint
@@ -131,16 +139,12 @@ class LDMParams:
 # differs from the run's only in these are resumed, so e.g. a longer run or another guidance scale
 # continues from the kept ones instead of starting over.
 NOT_TRAJECTORY = ("steps", "checkpoint_every", "keep_fractions", "sampler", "sample_steps", "guidance_scale",
-                  "sample_batch", "curve_samples", "use_ema")
+                  "timestep_spacing", "sample_batch", "curve_samples", "use_ema")
 
 
-# Sampling-scheduler settings for latents (recorded with every training-curve point, so a curve made
-# under other settings is recomputed rather than mixed). "leading" spacing: the first timestep is
-# T - T/steps, not T - 1, where the cosine schedule's ᾱ (capped β = 0.999) is ~0 and x0 = (x - σε)/α
-# explodes: with "linspace" DPM-Solver gave 66 % saturated pixels and conditional accuracy 0.19 on
-# ldm-small (step 2,750), with "leading" 6 % and 0.57. No clipping of x0 to [-1, 1]: latents have
-# unit standard deviation, not a bounded range.
-SAMPLING_SETTINGS = {"timestep_spacing": "leading", "clip_sample": False}
+# Sampling-scheduler settings for latents that are not spec params (recorded with every training-curve
+# point). No clipping of x0 to [-1, 1]: latents have unit standard deviation, not a bounded range.
+SAMPLING_SETTINGS = {"clip_sample": False}
 
 
 def _scheduler(params: LDMParams, train_config: dict):
@@ -148,7 +152,7 @@ def _scheduler(params: LDMParams, train_config: dict):
 
     cls = {"dpm": DPMSolverMultistepScheduler, "ddim": DDIMScheduler, "ddpm": DDPMScheduler}[params.sampler]
     extra = {k: v for k, v in SAMPLING_SETTINGS.items() if k != "clip_sample" or params.sampler != "dpm"}
-    return cls.from_config({**train_config, **extra})
+    return cls.from_config({**train_config, "timestep_spacing": params.timestep_spacing, **extra})
 
 
 @register_generator("ldm")
@@ -229,7 +233,7 @@ class LDMGenerator(Generator):
                            grad_accum=p.grad_accum, mixed_precision=mp, ema_decay=p.ema_decay,
                            prompt_dropout=p.prompt_dropout, checkpoint_every=p.checkpoint_every,
                            keep_fractions=list(p.keep_fractions), seed=p.seed, noise_scheduler=self._noise_config(),
-                           snr_gamma=p.snr_gamma)
+                           snr_gamma=p.snr_gamma, offset_noise=p.offset_noise)
 
     def _train_rows(self):
         """Indices into the train split of this generator's modalities, and their prompts."""
@@ -278,7 +282,7 @@ class LDMGenerator(Generator):
 
         p = self.params
         curve_key = sha256_json({"sampler": p.sampler, "steps": p.sample_steps, "guidance": p.guidance_scale,
-                                 "settings": SAMPLING_SETTINGS, "n": p.curve_samples, "judge": self.judge_sha256,
+                                 "settings": SAMPLING_SETTINGS, "spacing": p.timestep_spacing, "n": p.curve_samples, "judge": self.judge_sha256,
                                  "fd": self.embed is not None, "ema": p.use_ema, "fields": 2})[:16]
 
         trajectory = {k: v for k, v in dataclasses.asdict(self.params).items() if k not in NOT_TRAJECTORY}

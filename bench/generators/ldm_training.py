@@ -45,6 +45,7 @@ class TrainConfig:
     seed: int
     noise_scheduler: dict  # DDPMScheduler config (num_train_timesteps, beta_schedule, prediction_type)
     snr_gamma: float = 0.0  # min-SNR-gamma loss weighting (Hang et al. 2023); 0: plain MSE
+    offset_noise: float = 0.0  # std of a per-(image, channel) constant added to the noise (Guttenberg 2023)
 
 
 def noise_scheduler(config: dict):
@@ -247,6 +248,8 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
                else torch.multinomial(weights, cfg.batch, replacement=True, generator=gen))
         x0 = latents[idx]
         noise = torch.randn(x0.shape, generator=gen)
+        if cfg.offset_noise:  # lets the model change an image's mean (e.g. its colour), not only its detail
+            noise = noise + cfg.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
         t = torch.randint(0, sched.config.num_train_timesteps, (cfg.batch,), generator=gen)
         rows = torch.where(torch.rand(cfg.batch, generator=gen) < cfg.prompt_dropout, uncond, prompt_rows[idx])
         target = sched.get_velocity(x0, noise, t) if sched.config.prediction_type == "v_prediction" else noise
