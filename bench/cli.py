@@ -89,11 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(named, with the reason); results that are not comparable are shown apart.")
     p.add_argument("--suite", required=True, help="suite name")
     p.add_argument("--leaderboards-dir", default="leaderboards", help="default: leaderboards/")
-    p = sub.add_parser("ablations", help="table of an LDM's --set variants at equal training CPU time",
+    p = sub.add_parser("ablations", help="table of an LDM's --set variants at equal training compute",
                        description="Collect the training curves of a base LDM and its `run --set KEY=VALUE "
                                    "--fit-only` variants from the runs folder and write "
                                    "leaderboards/<suite>/ablations.json and ablations.md: per variant, the kept "
-                                   "checkpoint closest in UNet CPU time to the base's at --at-step, its conditional "
+                                   "checkpoint closest in UNet training FLOPs (wall time if not measured) to the "
+                                   "base's at --at-step, its conditional "
                                    "accuracy (95 %% Wilson CI), per modality, and FD to validation.")
     p.add_argument("--suite", required=True, help="suite name")
     p.add_argument("--base", required=True, help="the base generator (e.g. ldm-small)")

@@ -18,9 +18,10 @@ def point(step, minutes, acc, fd, n=168):
             "per_modality_modality_accuracy": {"bloodmnist": 0.25, "organamnist": 1.0}}
 
 
-def write_fit(suite_dir, name, curve):
+def write_fit(suite_dir, name, curve, flops_per_step=1e9):
     atomic_write_json(suite_dir / name / "stages" / "fit.json",
-                      {"stage": "fit", "input_hash": "h", "output": {"curve": curve}, "wall_s": 1.0})
+                      {"stage": "fit", "input_hash": "h", "wall_s": 1.0,
+                       "output": {"curve": curve, "flops_per_step": flops_per_step}})
 
 
 def test_wilson_interval_matches_scipy():
@@ -32,10 +33,11 @@ def test_wilson_interval_matches_scipy():
 def test_rows_are_read_at_equal_training_time(tmp_path):
     suite = tmp_path / "small"
     write_fit(suite, "ldm-small", [point(1000, 10, 0.40, 9.0), point(2000, 20, 0.50, 7.0), point(3000, 30, 0.52, 6.5)])
-    # the same step time: read at step 2000
-    write_fit(suite, "ldm-small+snr_gamma=5", [point(1000, 10, 0.45, 8.0), point(2000, 20.5, 0.60, 6.0)])
-    # twice as slow per step: read at step 1000, not 2000
-    write_fit(suite, "ldm-small+unet_layers_per_block=3", [point(1000, 21, 0.55, 7.5), point(2000, 42, 0.7, 5.0)])
+    # the same FLOPs per step, slowed down by other work on the machine: still read at step 2000
+    write_fit(suite, "ldm-small+snr_gamma=5", [point(1000, 10, 0.45, 8.0), point(2000, 35, 0.60, 6.0)])
+    # twice the FLOPs per step: read at step 1000, not 2000
+    write_fit(suite, "ldm-small+unet_layers_per_block=3", [point(1000, 21, 0.55, 7.5), point(2000, 42, 0.7, 5.0)],
+              flops_per_step=2e9)
     write_fit(suite, "ldm-smaller", [point(2000, 20, 0.9, 1.0)])  # another generator, not a variant
     data = collect_ablations(suite, "ldm-small")
     assert data["at_step"] == 2000  # the last step every variant reached
@@ -50,6 +52,11 @@ def test_rows_are_read_at_equal_training_time(tmp_path):
     js, md = publish_ablations(suite, "ldm-small", tmp_path / "lb")
     text = md.read_text()
     assert "`snr_gamma=5`" in text and "+0.100" in text and "| 2,000 | 20.0 | 0.500 |" in text
+    assert data["matched_on"] == "flops"
+    # without FLOPs for some row, every row is matched on wall time
+    write_fit(suite, "ldm-small+snr_gamma=5", [point(1000, 10, 0.45, 8.0), point(2000, 35, 0.60, 6.0)], None)
+    walls = {r["name"]: r["step"] for r in collect_ablations(suite, "ldm-small")["rows"]}
+    assert walls["ldm-small+snr_gamma=5"] == 1000 and walls["ldm-small+unet_layers_per_block=3"] == 1000
     assert "0.30 (0.25)" in text  # blood's class accuracy at step 2000 of the snr variant, in-modality share
     assert render_ablations(read_json(js)) == text
 

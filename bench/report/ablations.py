@@ -5,8 +5,9 @@ in the same runs folder; each fit records its training curve (conditional accura
 samples per prompt, judged by the reference classifier, and FD to the validation images' reference
 features, at every kept checkpoint, with the UNet's training wall time). :func:`collect_ablations`
 reads the fit stages of the base and its variants and, for each, takes the curve point whose training
-time is closest to the base's at ``at_step`` (equal CPU time: the same step for changes that keep the step
-time), into ``ablations.json``; :func:`render_ablations` writes the Markdown table from that file only.
+compute is closest to the base's at ``at_step``: equal FLOPs (measured per step × steps), the same step
+for changes that keep the step's cost, and unlike wall time not moved by other work on the machine;
+into ``ablations.json``; :func:`render_ablations` writes the Markdown table from that file only.
 Conditional accuracy carries a 95 % Wilson interval over its samples.
 """
 
@@ -64,17 +65,24 @@ def collect_ablations(suite_dir: Path, base: str, at_step: int | None = None) ->
         at_step = max(s for s in curve if s <= min(variant_steps))
     if at_step not in curve:
         raise BenchError(f"{base!r} has no curve point at step {at_step}", fix=f"choose one of {sorted(curve)}")
-    target_s = curve[at_step]["train_wall_s"]
+    def cost(fit: dict, c: dict) -> float:
+        """Training compute at curve point c: FLOPs when measured, else wall seconds."""
+        return fit["flops_per_step"] * c["step"] if fit.get("flops_per_step") else c["train_wall_s"]
+
+    if any(not f.get("flops_per_step") for f in fits.values()):
+        for f in fits.values():
+            f.pop("flops_per_step", None)  # one axis for all rows: wall time when any lacks FLOPs
+    target = cost(fits[base], curve[at_step])
     rows = []
     for name, fit in fits.items():
         points = fit.get("curve", [])
         if not points:
             continue
-        pt = min(points, key=lambda c: abs(c["train_wall_s"] - target_s))
+        pt = min(points, key=lambda c: abs(cost(fit, c) - target))
         hits = round(pt["conditional_accuracy"] * pt["n_samples"])
         rows.append({
             "name": name, "settings": settings_of(base, name), "step": pt["step"],
-            "unet_minutes": pt["train_wall_s"] / 60,
+            "unet_minutes": pt["train_wall_s"] / 60, "unet_flops": cost(fit, pt) if fit.get("flops_per_step") else None,
             "autoencoder_minutes": (fit.get("autoencoder", {}).get("train_wall_s") or 0) / 60,
             "conditional_accuracy": pt["conditional_accuracy"],
             "conditional_accuracy_ci": list(wilson_interval(hits, pt["n_samples"])),
@@ -89,7 +97,8 @@ def collect_ablations(suite_dir: Path, base: str, at_step: int | None = None) ->
         r["delta_fd_val"] = (r["fd_val"] - ref["fd_val"]) if r["fd_val"] is not None and ref["fd_val"] is not None else None
     rows.sort(key=lambda r: (r["name"] != base, r["name"]))
     return {"schema": SCHEMA, "suite": Path(suite_dir).name, "base": base, "at_step": at_step,
-            "target_unet_minutes": target_s / 60, "created": now_iso(), "rows": rows,
+            "matched_on": "flops" if fits[base].get("flops_per_step") else "wall_s",
+            "target_unet_minutes": curve[at_step]["train_wall_s"] / 60, "created": now_iso(), "rows": rows,
             "base_curve": fits[base]["curve"]}
 
 
@@ -108,10 +117,10 @@ def render_ablations(data: dict) -> str:
         right = point.get(key, {}).get(m)
         return f"{acc:.2f}" + ("" if right is None else f" ({right:.2f})")
 
-    lines = [f"# Ablations of `{data['base']}` on the `{data['suite']}` suite at equal training CPU time", "",
+    lines = [f"# Ablations of `{data['base']}` on the `{data['suite']}` suite at equal training compute", "",
              f"Each row changes one thing (`run --set KEY=VALUE`) and is read at the kept checkpoint whose UNet "
-             f"training time is closest to the base's at step {data['at_step']:,} "
-             f"({data['target_unet_minutes']:.1f} CPU-minutes). Conditional accuracy: share of "
+             f"training {'FLOPs are' if data['matched_on'] == 'flops' else 'time is'} closest to the base's at step "
+             f"{data['at_step']:,} ({data['target_unet_minutes']:.1f} CPU-minutes for the base). Conditional accuracy: share of "
              f"{data['rows'][0]['n_samples']} fixed-noise samples (the same number per validation prompt) that the reference "
              "classifier puts in the asked-for class (chance 1/21), with its 95 % Wilson interval; FD val: "
              "Fréchet distance of those samples to the validation images in the domain CLIP's features (few "
