@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "leaderboards/<suite>/ablations.json and ablations.md: per variant, the kept "
                                    "checkpoint closest in UNet training FLOPs (wall time if not measured) to the "
                                    "base's at --at-step, its conditional "
-                                   "accuracy (95 %% Wilson CI), per modality, and FD to validation.")
+                                   "accuracy (95 % Wilson CI), per modality, and FD to validation.")
     p.add_argument("--suite", required=True, help="suite name")
     p.add_argument("--base", required=True, help="the base generator (e.g. ldm-small)")
     p.add_argument("--at-step", type=int, default=None,
