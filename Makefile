@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: reproduce-small run test clean-runs
+.PHONY: reproduce-small ablations-small run test clean-runs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,18 @@ run: $(VENV)/.installed
 DATA ?= ../shared/data/medmnist
 reproduce-small: $(VENV)/.installed
 	$(BIN)/medsyn-bench run --suite small --data-root $(DATA)
+
+# The ldm-small ablation table (leaderboards/small/ablations.md): one change at a time, each trained for
+# 2,000 steps (or sharing the base's checkpoints when only sampling changes), compared at equal FLOPs.
+ABLATIONS ?= prediction_type=epsilon guidance_scale=1.5 guidance_scale=5 guidance_scale=7.5 \
+             timestep_spacing=trailing sampler=ddim use_ema=false offset_noise=0.1 snr_gamma=5 \
+             balanced_batches=class
+ablations-small: $(VENV)/.installed
+	$(BIN)/medsyn-bench run --suite small --data-root $(DATA) --generators ldm-small --fit-only --set steps=2000
+	for s in $(ABLATIONS); do \
+	  $(BIN)/medsyn-bench run --suite small --data-root $(DATA) --generators ldm-small --fit-only \
+	    --set steps=2000 --set $$s || exit 1; done
+	$(BIN)/medsyn-bench ablations --suite small --base ldm-small+steps=2000
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
