@@ -122,7 +122,7 @@ def render_ablations(data: dict) -> str:
              f"training {'FLOPs are' if data['matched_on'] == 'flops' else 'time is'} closest to the base's at step "
              f"{data['at_step']:,} ({data['target_unet_minutes']:.1f} CPU-minutes for the base). Conditional accuracy: share of "
              f"{data['rows'][0]['n_samples']} fixed-noise samples (the same number per validation prompt) that the reference "
-             "classifier puts in the asked-for class (chance 1/21), with its 95 % Wilson interval; FD val: "
+             "classifier puts in the asked-for class (chance: one over the number of classes), with its 95 % Wilson interval; FD val: "
              "Fréchet distance of those samples to the validation images in the domain CLIP's features (few "
              "samples, so biased upwards; compare rows, not suites). Per modality: class accuracy, and in "
              "brackets the share of samples the classifier puts in any class of the asked-for modality. "
@@ -143,15 +143,15 @@ def render_ablations(data: dict) -> str:
             f"| {label} | {r['step']:,} | {r['unet_minutes']:.1f} | {r['conditional_accuracy']:.3f} [{lo:.2f}, {hi:.2f}] | "
             f"{signed(r['delta_conditional_accuracy'], '.3f') if r['name'] != data['base'] else ''} | "
             + " | ".join(per_mod(r, m) for m in mods)
-            + f" | {'' if r['fd_val'] is None else format(r['fd_val'], '.2f')} | "
-            f"{signed(r['delta_fd_val'], '.2f') if r['name'] != data['base'] else ''} |")
+            + f" | {'' if r['fd_val'] is None else format(r['fd_val'], '.3f')} | "
+            f"{signed(r['delta_fd_val'], '.3f') if r['name'] != data['base'] else ''} |")
     lines += ["", "Training curve of the base (every kept checkpoint):", "",
               "| step | UNet CPU-min | cond. acc. | " + " | ".join(mods) + " | FD val |",
               "|---:|---:|---:|" + "---:|" * len(mods) + "---:|"]
     for c in data["base_curve"]:
         lines.append(f"| {c['step']:,} | {c['train_wall_s'] / 60:.1f} | {c['conditional_accuracy']:.3f} | "
                      + " | ".join(per_mod(c, m) for m in mods)
-                     + f" | {'' if c.get('fd_val') is None else format(c['fd_val'], '.2f')} |")
+                     + f" | {'' if c.get('fd_val') is None else format(c['fd_val'], '.3f')} |")
     return "\n".join(lines) + "\n"
 
 
