@@ -282,8 +282,9 @@ class LDMGenerator(Generator):
 
         p = self.params
         curve_key = sha256_json({"sampler": p.sampler, "steps": p.sample_steps, "guidance": p.guidance_scale,
-                                 "settings": SAMPLING_SETTINGS, "spacing": p.timestep_spacing, "n": p.curve_samples, "judge": self.judge_sha256,
-                                 "fd": self.embed is not None, "ema": p.use_ema, "fields": 2})[:16]
+                                 "settings": SAMPLING_SETTINGS, "spacing": p.timestep_spacing, "n": p.curve_samples,
+                                 "judge": self.judge_sha256, "fd": self.embed is not None, "ema": p.use_ema,
+                                 "fields": 2})[:16]
 
         trajectory = {k: v for k, v in dataclasses.asdict(self.params).items() if k not in NOT_TRAJECTORY}
         run_key = sha256_json({"params": trajectory, "autoencoder": ae.info["key"], "modalities": self.modalities,
@@ -336,9 +337,10 @@ class LDMGenerator(Generator):
     def _conditional_accuracy(self, unet, ae, table, prompts, real_stats=None) -> dict:
         """Share of ``curve_samples`` samples per prompt (fixed noise) that the judge puts in the asked-for
         class, overall and per modality, and (``modality_accuracy``) in any class of the asked-for
-        modality: a sample of the right modality but the wrong class counts there, not above; with ``real_stats`` (mean, covariance of the validation images'
-        reference features) also the FD of those samples to the validation images (``fd_val``: few
-        samples, so biased upwards; comparable between checkpoints and runs of the same spec size)."""
+        modality (a sample of the right modality but the wrong class counts there only); with
+        ``real_stats`` (mean, covariance of the validation images' reference features) also the FD of
+        those samples to the validation images (``fd_val``: few samples, so biased upwards; comparable
+        between checkpoints and runs of the same spec size)."""
         n = self.params.curve_samples
         samples = self._sample_with(unet, ae, table, prompts, n, seed=10_007 + self.params.seed)
         pred = np.asarray(self.judge(samples.images))
