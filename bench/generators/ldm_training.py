@@ -59,10 +59,15 @@ def kept_steps(cfg: TrainConfig) -> set[int]:
     return {max(1, round(f * cfg.steps)) for f in cfg.keep_fractions} | {cfg.steps}
 
 
+def _step_of(folder: Path) -> int:
+    """The step of a checkpoint folder ``step-NNNNNN`` (also of its ``.tmp-PID`` twin)."""
+    return int(folder.name.split("-")[1].split(".")[0])
+
+
 def latest_checkpoint(folder: Path, at_most: int | None = None) -> Path | None:
     """The newest complete checkpoint in ``folder`` (of step <= ``at_most`` when given)."""
     done = sorted(p for p in Path(folder).glob("step-*") if ".tmp-" not in p.name and (p / "state.json").is_file()
-                  and (at_most is None or int(p.name.split("-")[1]) <= at_most))
+                  and (at_most is None or _step_of(p) <= at_most))
     return done[-1] if done else None
 
 
@@ -140,10 +145,6 @@ def _refresh_curve(curve: list[dict], ckpt_dir: Path, unet, on_checkpoint, curve
     unet.load_state_dict(current)
     unet.train()
     return out
-
-
-def _step_of(folder: Path) -> int:
-    return int(folder.name.split("-")[1].split(".")[0])
 
 
 def adopt_checkpoints(ckpt_dir: Path, run_key: str, at_most: int, others, log=print) -> str:

@@ -65,6 +65,7 @@ def collect_ablations(suite_dir: Path, base: str, at_step: int | None = None) ->
         at_step = max(s for s in curve if s <= min(variant_steps))
     if at_step not in curve:
         raise BenchError(f"{base!r} has no curve point at step {at_step}", fix=f"choose one of {sorted(curve)}")
+
     def cost(fit: dict, c: dict) -> float:
         """Training compute at curve point c: FLOPs when measured, else wall seconds."""
         return fit["flops_per_step"] * c["step"] if fit.get("flops_per_step") else c["train_wall_s"]
@@ -109,12 +110,12 @@ def render_ablations(data: dict) -> str:
                          fix="regenerate it with `medsyn-bench ablations`")
     mods = list(dict.fromkeys(k for r in data["rows"] for k in r["per_modality"]))
 
-    def per_mod(point: dict, m: str, key: str = "per_modality_modality_accuracy") -> str:
+    def per_mod(point: dict, m: str) -> str:
         """Class accuracy of modality m, with (when measured) the share in the right modality."""
         acc = point.get("per_modality", {}).get(m)
         if acc is None:
             return ""
-        right = point.get(key, {}).get(m)
+        right = point.get("per_modality_modality_accuracy", {}).get(m)
         return f"{acc:.2f}" + ("" if right is None else f" ({right:.2f})")
 
     lines = [f"# Ablations of `{data['base']}` on the `{data['suite']}` suite at equal training compute", "",
