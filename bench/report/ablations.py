@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from scipy.stats import binomtest
+
 from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text, read_json
 from bench.stages import now_iso
@@ -23,14 +25,12 @@ from bench.stages import now_iso
 SCHEMA = "medsyn-bench/ablations/1"
 
 
-def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial proportion hits / n."""
+def wilson_interval(hits: int, n: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial proportion hits / n (scipy's ``binomtest``)."""
     if n <= 0:
         return (float("nan"), float("nan"))
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
-    return (centre - half, centre + half)
+    ci = binomtest(int(hits), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def settings_of(base: str, name: str) -> dict[str, str]:
