@@ -132,6 +132,23 @@ def test_bootstrap_interval_covers_the_mean():
     assert hi - lo == pytest.approx(2 * 1.96 / np.sqrt(400), rel=0.3)
 
 
+@pytest.mark.parametrize("n, m, k, neighbours", [(300, 80, 3, 32), (12, 9, 3, 32), (200, 200, 1, 32),
+                                                   (100, 60, 3, 2)])  # last: lists too short → exact rows
+def test_fast_fidelity_bootstrap_equals_the_plain_one(n, m, k, neighbours, monkeypatch):
+    monkeypatch.setattr(fi, "NEIGHBOURS", neighbours)
+    rng = np.random.default_rng(n)
+    real, fake = rng.normal(size=(n, 8)), rng.normal(size=(m, 8)) + 0.3
+    fake[:5] = real[:5]  # exact copies: zero distances and ties in the k-NN radii
+
+    def metric(r, f):
+        return (fi.fd(r, f), fi.kid(r, f, 10, 1000, 3)[0], *fi.precision_recall(r, f, k), fi.cmmd(r, f, 10.0))
+
+    plain = fi.bootstrap(metric, real, fake, n_boot=12, seed=3)
+    fast = fi.bootstrap_fidelity(real, fake, 12, seed=3, pr_k=k, cmmd_sigma=10.0, kid_subsets=10)
+    assert fast.shape == (12, 5)
+    np.testing.assert_allclose(fast, plain, rtol=1e-9, atol=1e-9)
+
+
 # -- alignment ------------------------------------------------------------------------------------
 
 

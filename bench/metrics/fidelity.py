@@ -141,6 +141,93 @@ def bootstrap(metric: Callable[..., object], *arrays: np.ndarray, n_boot: int = 
                       dtype=np.float64)
 
 
+NEIGHBOURS = 32            # sorted neighbours kept per point by the fast fidelity bootstrap
+DENSE_LIMIT = 250_000_000  # largest fake × real distance matrix (entries, float64) it keeps in memory
+
+
+def _sorted_neighbours(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and distances of each row's ``k`` nearest rows of x (itself included), ascending."""
+    idx, dist = [], []
+    for i in range(0, len(x), CHUNK):
+        d = _pairwise_dist(x[i:i + CHUNK], x)
+        part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(d.shape[1]), (len(d), 1))
+        pd = np.take_along_axis(d, part, axis=1)
+        order = np.argsort(pd, axis=1, kind="stable")
+        idx.append(np.take_along_axis(part, order, axis=1))
+        dist.append(np.take_along_axis(pd, order, axis=1))
+    return np.concatenate(idx), np.concatenate(dist)
+
+
+def _radii_of_resample(x: np.ndarray, nbr: tuple[np.ndarray, np.ndarray], counts: np.ndarray, k: int) -> np.ndarray:
+    """k-NN radius of each distinct row of x in the multiset that repeats row j ``counts[j]`` times
+    (what :func:`_knn_radii` returns for the resampled array, per distinct row; NaN where counts = 0).
+    Walks the sorted neighbour lists; rows whose list holds fewer than k + 1 resampled points are
+    computed exactly from their full row."""
+    idx, dist = nbr
+    cum = np.cumsum(counts[idx], axis=1)
+    found = cum[:, -1] > k
+    pos = np.argmax(cum > k, axis=1)
+    radii = np.where(found, dist[np.arange(len(x)), pos], np.nan)
+    for i in np.flatnonzero(~found & (counts > 0)):
+        d = _pairwise_dist(x[i:i + 1], x)[0]
+        order = np.argsort(d, kind="stable")
+        radii[i] = d[order][np.argmax(np.cumsum(counts[order]) > k)]
+    return np.where(counts > 0, radii, np.nan)
+
+
+def bootstrap_fidelity(real: np.ndarray, fake: np.ndarray, n_boot: int, seed: int = 0, pr_k: int = 3,
+                       cmmd_sigma: float = 10.0, kid_subsets: int = 10, kid_subset_size: int = 1000) -> np.ndarray:
+    """FD, KID, precision, recall and CMMD on ``n_boot`` bootstrap resamples of (real, fake): the same
+    values, resamples and order as ``bootstrap(metric, real, fake, n_boot=n_boot, seed=seed)`` with
+    ``metric = (fd, kid(.., kid_subsets, kid_subset_size, seed)[0], *precision_recall(.., pr_k),
+    cmmd(.., cmmd_sigma))``, shape (n_boot, 5), but without the O(N²) work per resample: a resample is
+    a vector of counts per distinct point, so CMMD's kernel means are count-weighted sums over the
+    distinct pairs (all resamples in one pass over the kernel), and k-NN radii come from each point's
+    sorted neighbours. Equal to the plain bootstrap up to float rounding (tested)."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    n, m = len(real), len(fake)
+    rng = np.random.default_rng(seed)
+    draws = [(rng.integers(0, n, n), rng.integers(0, m, m)) for _ in range(n_boot)]
+    if n_boot == 0:
+        return np.zeros((0, 5))
+    if n * m > DENSE_LIMIT or min(n, m) < 2:
+        def metric(r, f):
+            return (fd(r, f), kid(r, f, kid_subsets, kid_subset_size, seed)[0], *precision_recall(r, f, pr_k),
+                    cmmd(r, f, cmmd_sigma))
+        return bootstrap(metric, real, fake, n_boot=n_boot, seed=seed)
+    c_real = np.stack([np.bincount(ir, minlength=n) for ir, _ in draws], axis=1).astype(np.float64)  # (n, B)
+    c_fake = np.stack([np.bincount(jf, minlength=m) for _, jf in draws], axis=1).astype(np.float64)  # (m, B)
+
+    gamma = 1.0 / (2.0 * cmmd_sigma ** 2)
+
+    def weighted_kernel_means(a, ca, b, cb):
+        """Per resample: Σ_ij ca_i cb_j k(a_i, b_j) / (Σca · Σcb)."""
+        total = np.zeros(ca.shape[1])
+        for i in range(0, len(a), CHUNK):
+            kb = np.exp(-gamma * _pairwise_dist(a[i:i + CHUNK], b) ** 2) @ cb
+            total += (ca[i:i + CHUNK] * kb).sum(axis=0)
+        return total / (ca.sum(0) * cb.sum(0))
+
+    cmmd_values = 1000.0 * (weighted_kernel_means(real, c_real, real, c_real)
+                            + weighted_kernel_means(fake, c_fake, fake, c_fake)
+                            - 2.0 * weighted_kernel_means(real, c_real, fake, c_fake))
+    k_real, k_fake = min(pr_k, n - 1), min(pr_k, m - 1)
+    nbr_real = _sorted_neighbours(real, min(NEIGHBOURS, n))
+    nbr_fake = _sorted_neighbours(fake, min(NEIGHBOURS, m))
+    d_fr = np.concatenate([_pairwise_dist(fake[i:i + CHUNK], real) for i in range(0, m, CHUNK)])  # (m, n)
+    out = np.empty((n_boot, 5))
+    for b, (ir, jf) in enumerate(draws):
+        r_real = np.nan_to_num(_radii_of_resample(real, nbr_real, c_real[:, b], k_real), nan=-np.inf)
+        r_fake = np.nan_to_num(_radii_of_resample(fake, nbr_fake, c_fake[:, b], k_fake), nan=-np.inf)
+        fake_inside = (d_fr <= r_real[None, :]).any(axis=1)   # each distinct fake row within the real manifold
+        real_inside = (d_fr <= r_fake[:, None]).any(axis=0)   # each distinct real row within the fake manifold
+        precision = float(c_fake[:, b] @ fake_inside) / m
+        recall = float(c_real[:, b] @ real_inside) / n
+        r, f = real[ir], fake[jf]
+        out[b] = (fd(r, f), kid(r, f, kid_subsets, kid_subset_size, seed)[0], precision, recall, cmmd_values[b])
+    return out
+
+
 def percentile_interval(values: np.ndarray, level: float = 0.95, estimate=None) -> np.ndarray:
     """The (1−level)/2 and (1+level)/2 quantiles of bootstrap values along axis 0: shape (2,) or (k, 2).
 

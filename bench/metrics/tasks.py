@@ -117,12 +117,11 @@ class FidelityTask(ReferenceTask):
         out = {"fd": fi.fd(real, fake), "kid": kid_mean, "kid_std": kid_std, "precision": precision,
                "recall": recall, "cmmd": fi.cmmd(real, fake, p.cmmd_sigma)}
         if with_ci and p.n_boot > 0:
-            def all_metrics(r, f):
-                pr = fi.precision_recall(r, f, p.pr_k)
-                return (fi.fd(r, f), fi.kid(r, f, max(p.kid_subsets // 10, 1), p.kid_subset_size, p.seed)[0],
-                        pr[0], pr[1], fi.cmmd(r, f, p.cmmd_sigma))
-            ci = fi.percentile_interval(fi.bootstrap(all_metrics, real, fake, n_boot=p.n_boot, seed=p.seed),
-                                        estimate=all_metrics(real, fake))
+            values = fi.bootstrap_fidelity(real, fake, p.n_boot, p.seed, p.pr_k, p.cmmd_sigma,
+                                           max(p.kid_subsets // 10, 1), p.kid_subset_size)
+            estimate = (out["fd"], fi.kid(real, fake, max(p.kid_subsets // 10, 1), p.kid_subset_size, p.seed)[0],
+                        precision, recall, out["cmmd"])
+            ci = fi.percentile_interval(values, estimate=estimate)
             for (name, (lo_bound, hi_bound)), interval in zip(FIDELITY_RANGES.items(), ci):
                 out[f"{name}_ci"] = np.clip(interval, lo_bound, hi_bound).tolist()
         return out
