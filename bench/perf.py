@@ -163,6 +163,30 @@ def bench_neighbours(quick: bool) -> dict:
             "met": bool(ratio >= 5 and same == 1.0)}
 
 
+def bench_fidelity_bootstrap(quick: bool) -> dict:
+    """Bootstrap intervals of the fidelity task (FD, KID, precision/recall, CMMD) at the small suite's
+    sizes (10,678 real test × 2,100 synthetic, 64-d features): the count-weighted bootstrap vs the plain
+    one (which recomputes every O(N²) metric per resample), per resample, and their largest difference."""
+    from bench.metrics import fidelity as fi
+
+    n_real, n_fake, dim, n_boot = (3_000, 600, 64, 10) if quick else (10_678, 2_100, 64, 20)
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((n_real, dim))
+    fake = rng.standard_normal((n_fake, dim)) + 0.1
+
+    def metric(r, f):
+        return (fi.fd(r, f), fi.kid(r, f, 10, 1000, 0)[0], *fi.precision_recall(r, f, 3), fi.cmmd(r, f, 10.0))
+
+    fast, t_fast = _timed(lambda: fi.bootstrap_fidelity(real, fake, n_boot, seed=0, kid_subsets=10))
+    plain, t_plain = _timed(lambda: fi.bootstrap(metric, real, fake, n_boot=2, seed=0))
+    per_fast, per_plain = t_fast / n_boot, t_plain / 2
+    diff = float(np.abs(fast[:2] - plain).max())
+    ratio = per_plain / per_fast
+    return {"real": n_real, "fake": n_fake, "dim": dim, "fast_s_per_resample": per_fast,
+            "plain_s_per_resample": per_plain, "time_ratio": ratio, "max_abs_difference": diff,
+            "target": ">= 5x per resample, same values", "met": bool(ratio >= 5 and diff < 1e-8)}
+
+
 def bench_feature_throughput(quick: bool) -> dict:
     """Images per second through the domain CLIP image tower and the label classifier (the smoke recipe's
     architectures; throughput does not depend on the weights) at several batch sizes."""
@@ -287,7 +311,7 @@ def bench_gpu(quick: bool) -> dict:
     return {"device": torch.cuda.get_device_name(0), "by_batch_size": rows, "target": "information", "met": None}
 
 
-MEASUREMENTS = ("sampling", "training", "neighbours", "feature_throughput", "memory", "smoke", "gpu")
+MEASUREMENTS = ("sampling", "training", "neighbours", "fidelity_bootstrap", "feature_throughput", "memory", "smoke", "gpu")
 
 
 def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path | None = None, log=print) -> dict:
@@ -305,6 +329,7 @@ def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path 
         ctx, run = _ldm_run(suite_dir, quick, log=lambda m: None)
         steps = {"sampling": lambda: bench_sampling(ctx, run, quick), "training": lambda: bench_training(run, quick),
                  "neighbours": lambda: bench_neighbours(quick),
+                 "fidelity_bootstrap": lambda: bench_fidelity_bootstrap(quick),
                  "feature_throughput": lambda: bench_feature_throughput(quick),
                  "memory": lambda: bench_memory(quick), "smoke": lambda: bench_smoke(quick),
                  "gpu": lambda: bench_gpu(quick)}
@@ -333,6 +358,10 @@ def format_table(report: dict) -> str:
     n = r["neighbours"]
     row("nearest neighbours", f"sklearn/faiss {f(n['time_ratio'], 1)}x on {n['base']}x{n['dim']}; same {f(n['same_nearest_share'], 3)}",
         n["target"], ok(n))
+    if "fidelity_bootstrap" in r:  # absent from reports written before it was measured
+        b = r["fidelity_bootstrap"]
+        row("fidelity bootstrap", f"plain/fast {f(b['time_ratio'], 1)}x per resample at {b['real']}x{b['fake']}; "
+            f"diff {b['max_abs_difference']:.1e}", b["target"], ok(b))
     for bs, v in r["feature_throughput"]["by_batch_size"].items():
         row(f"features (batch {bs})", f"CLIP {f(v['clip_images_per_s'], 0)} img/s; classifier {f(v['classifier_images_per_s'], 0)} img/s",
             "information", "—")

@@ -19,5 +19,6 @@ def test_perf_quick_report_is_complete(tmp_path, capsys):
     s = report["results"]["sampling"]
     assert s["time_ratio"] > 0 and s["fd_dpm"] >= 0 and s["fd_ddpm"] >= 0
     assert report["results"]["neighbours"]["same_nearest_share"] == 1.0
+    assert report["results"]["fidelity_bootstrap"]["max_abs_difference"] < 1e-8  # same values as the plain one
     assert len(report["results"]["memory"]["peak_rss_growth_kib"]) == 2
     assert "sampling" in capsys.readouterr().out
