@@ -191,6 +191,16 @@ def test_renders_table_page_and_every_figure(demo_board):
                for v in re.findall(r"^\| \w+ \|[^|]*\|[^|]*\| ([^|]+?) \|", findings, re.M))
     # no server, no CDN: nothing is fetched from elsewhere
     assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert "ablations.md" not in md  # no ablation table published for this suite: no link to one
+
+
+def test_links_the_ablation_table_when_published(tmp_path):
+    from bench.report import render_all
+
+    publish(tmp_path, demo_results())
+    (tmp_path / "demo" / "ablations.md").write_text("# Ablations\n")
+    render_all("demo", tmp_path, out=lambda m: None)
+    assert "[ablations.md](ablations.md)" in (tmp_path / "demo" / "README.md").read_text()
 
 
 def test_missing_and_malformed_metrics_render_as_dashes(tmp_path):

@@ -225,6 +225,10 @@ def render_markdown(coll: Collection) -> str:
     if coll.refused:
         out += ["## Refused result files", ""]
         out += [f"- `{md(r.file)}`: {md(r.reason)}" for r in coll.refused] + [""]
+    if (coll.folder / "ablations.md").is_file():
+        out += ["## Training recipe", "",
+                "What each one-parameter change of the LDM recipe did at equal training compute: "
+                "[ablations.md](ablations.md) (`medsyn-bench ablations`).", ""]
     figs = figure_files(coll)
     if figs and main is not None:
         from bench.report.figures import caption
