@@ -380,7 +380,8 @@ def fig_utility(entries: list[Entry], folder: Path) -> list[Path]:
         ax.set_xticks(budgets)
         ax.set_xticklabels([f"{b:g}" for b in budgets])
         ax.minorticks_off()
-    for ax in axes.flat[len(panels):]:
+    spare = list(axes.flat[len(panels):])
+    for ax in spare:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy gain over real-only")
@@ -392,9 +393,16 @@ def fig_utility(entries: list[Entry], folder: Path) -> list[Path]:
     arm_handles = [Line2D([], [], color="#333", ls="-", label="real + synthetic"),
                    Line2D([], [], color="#333", ls="--", label="synthetic only")]
     gen_handles = [Line2D([], [], color=h.get_color(), ls="-", label=n) for n, h in handles.items()]
-    fig.legend(handles=arm_handles + gen_handles, frameon=False, loc="lower center",
-               ncol=min(4, len(arm_handles + gen_handles)), bbox_to_anchor=(0.5, -0.02 - 0.04 * (len(gen_handles) // 4)))
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    if spare:  # an empty grid cell holds the legend
+        spare[0].set_visible(True)
+        spare[0].axis("off")
+        spare[0].legend(handles=arm_handles + gen_handles, frameon=False, loc="center")
+        fig.tight_layout()
+    else:
+        fig.legend(handles=arm_handles + gen_handles, frameon=False, loc="lower center",
+                   ncol=min(4, len(arm_handles + gen_handles)),
+                   bbox_to_anchor=(0.5, -0.02 - 0.04 * (len(gen_handles) // 4)))
+        fig.tight_layout(rect=(0, 0.12, 1, 1))
     return save(fig, folder, "utility_gain")
 
 
