@@ -93,6 +93,10 @@ def test_utility_per_budget_and_arm():
     gen = entry("ldm-x", "generalist", metrics={"utility": {"gains": gains}})
     got = [(f.number, f.verdict) for f in fd.claim_utility(gen)]
     assert got == [("5a", fd.SUPPORTED), ("5b", fd.INCONCLUSIVE), ("5c", fd.NOT_SUPPORTED), ("5d", fd.INCONCLUSIVE)]
+    hold = entry("holdout", "baseline", "holdout", metrics={"utility": {"gains": {
+        "1": {"pooled": {"synthetic": {"accuracy": {"mean": 0.25}}}}}}})
+    with_ceiling = fd.claim_utility(gen, hold)
+    assert "(holdout +0.250)" in with_ceiling[0].measured and "holdout" not in with_ceiling[1].measured
 
 
 def test_foundation_paired_difference_against_scipy():
@@ -107,6 +111,10 @@ def test_foundation_paired_difference_against_scipy():
     assert mean == pytest.approx(d.mean()) and ci == pytest.approx((lo, hi))
     assert f.verdict == (fd.SUPPORTED if lo > -0.02 else fd.NOT_SUPPORTED if hi < -0.02 else fd.INCONCLUSIVE)
     assert fd.claim_foundation(entry("ldm-x", "generalist"))[0].verdict == "not measured"
+    hold = entry("holdout", "baseline", "holdout", metrics={"foundation": {"probes": {
+        "synthetic": {"1%": {"linear_accuracy": {"mean": 0.61}}}}}})
+    (f,) = fd.claim_foundation(gen, hold)
+    assert "(holdout: 0.610)" in f.measured
 
 
 def test_findings_of_a_group_without_a_generalist_say_not_measured():

@@ -176,9 +176,12 @@ def claim_memorisation(entries: list[Entry], gen: Entry | None) -> Finding:
     return Finding("4", claim, measured, SUPPORTED, "not above holdout's near-copy rate, while the memoriser is caught")
 
 
-def claim_utility(gen: Entry | None) -> list[Finding]:
+def claim_utility(gen: Entry | None, hold: Entry | None = None) -> list[Finding]:
+    """Per budget and arm; the holdout baseline's gain (held-out real images in place of synthetic ones,
+    the same count) is quoted beside it as the ceiling a perfect generator would reach."""
     claim = "Synthetic data improves a real-data-limited classifier"
     gains = dig(gen.result, "metrics", "utility", "gains") if gen is not None else None
+    hold_gains = dig(hold.result, "metrics", "utility", "gains") if hold is not None else None
     if not isinstance(gains, dict) or not gains:
         return [_missing("5", claim, "no utility gains for the generalist")]
     out = []
@@ -193,9 +196,11 @@ def claim_utility(gen: Entry | None) -> list[Finding]:
                 verdict = INCONCLUSIVE
             else:
                 verdict = SUPPORTED if ci[0] > 0 else NOT_SUPPORTED if ci[1] < 0 else INCONCLUSIVE
+            ceiling = number(dig(hold_gains, b, "pooled", arm, "accuracy", "mean")) if isinstance(hold_gains, dict) else None
             out.append(Finding(f"5{chr(ord('a') + len(out))}", f"{claim}: {label}, {b} real image{'' if b == '1' else 's'} per class",
                                f"accuracy gain {fmt(mean, signed=True)} {fmt_ci(ci, mean)}"
-                               + (f", p = {fmt(p)}" if p is not None else ""), verdict,
+                               + (f", p = {fmt(p)}" if p is not None else "")
+                               + (f" (holdout {fmt(ceiling, signed=True)})" if ceiling is not None else ""), verdict,
                                "interval above 0" if verdict == SUPPORTED else
                                "interval below 0: synthetic data hurts" if verdict == NOT_SUPPORTED else
                                "interval contains 0"))
@@ -214,9 +219,13 @@ def _paired(a: list, b: list) -> tuple[float, tuple[float, float] | None] | None
     return float(d.mean()), (float(d.mean()) - half, float(d.mean()) + half)
 
 
-def claim_foundation(gen: Entry | None) -> list[Finding]:
+def claim_foundation(gen: Entry | None, hold: Entry | None = None) -> list[Finding]:
+    """Synthetic vs all real training pairs, per label budget; the holdout baseline's "synthetic" arm
+    (as many held-out real pairs as the generator made) is quoted beside it: real pairs at equal count."""
     claim = "Contrastive pretraining on synthetic image–text pairs is as good as on real pairs"
     probes = dig(gen.result, "metrics", "foundation", "probes") if gen is not None else None
+    hold_probes = dig(hold.result, "metrics", "foundation", "probes") if hold is not None else None
+    n_syn = dig(gen.result, "metrics", "foundation", "n", "synthetic_pairs") if gen is not None else None
     if not isinstance(probes, dict) or "synthetic" not in probes or "real" not in probes:
         return [_missing("6", claim, "no foundation probes for the generalist (foundation task not run)")]
     out = []
@@ -234,8 +243,12 @@ def claim_foundation(gen: Entry | None) -> list[Finding]:
         else:
             verdict = (SUPPORTED if ci[0] > -NONINFERIORITY else NOT_SUPPORTED if ci[1] < -NONINFERIORITY
                        else INCONCLUSIVE)
+        same_count = (number(dig(hold_probes, "synthetic", b, "linear_accuracy", "mean"))
+                      if isinstance(hold_probes, dict) else None)
+        equal = (f" (holdout's {n_syn:,} real pairs: {fmt(same_count)})" if isinstance(n_syn, int) else
+                 f" (holdout: {fmt(same_count)})") if same_count is not None else ""
         out.append(Finding(f"6{chr(ord('a') + len(out))}", f"{claim}: linear probe, {b} of the labels",
-                           f"synthetic {fmt(number(syn.get('mean')))} vs real {fmt(number(real.get('mean')))}; "
+                           f"synthetic {fmt(number(syn.get('mean')))} vs real {fmt(number(real.get('mean')))}{equal}; "
                            f"difference {fmt(mean, signed=True)} {fmt_ci(ci, mean)}", verdict,
                            f"non-inferiority margin {NONINFERIORITY}"))
     return out or [_missing("6", claim, "no linear-probe budgets with seed values")]
@@ -244,5 +257,6 @@ def claim_foundation(gen: Entry | None) -> list[Finding]:
 def findings(group: Group) -> list[Finding]:
     entries = group.entries
     gen = generalist(entries)
+    hold = _by_kind(entries, "holdout")
     return ([claim_specialists(entries, gen), claim_compute(entries, gen), claim_alignment(entries, gen),
-             claim_memorisation(entries, gen)] + claim_utility(gen) + claim_foundation(gen))
+             claim_memorisation(entries, gen)] + claim_utility(gen, hold) + claim_foundation(gen, hold))
