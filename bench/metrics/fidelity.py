@@ -186,15 +186,15 @@ def bootstrap_fidelity(real: np.ndarray, fake: np.ndarray, n_boot: int, seed: in
     sorted neighbours. Equal to the plain bootstrap up to float rounding (tested)."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     n, m = len(real), len(fake)
-    rng = np.random.default_rng(seed)
-    draws = [(rng.integers(0, n, n), rng.integers(0, m, m)) for _ in range(n_boot)]
     if n_boot == 0:
         return np.zeros((0, 5))
-    if n * m > DENSE_LIMIT or min(n, m) < 2:
+    if n * m > DENSE_LIMIT or min(n, m) < 2:  # too big to hold the fake × real distances: the plain way
         def metric(r, f):
             return (fd(r, f), kid(r, f, kid_subsets, kid_subset_size, seed)[0], *precision_recall(r, f, pr_k),
                     cmmd(r, f, cmmd_sigma))
         return bootstrap(metric, real, fake, n_boot=n_boot, seed=seed)
+    rng = np.random.default_rng(seed)  # the draws of bootstrap(): real then fake, per resample
+    draws = [(rng.integers(0, n, n), rng.integers(0, m, m)) for _ in range(n_boot)]
     c_real = np.stack([np.bincount(ir, minlength=n) for ir, _ in draws], axis=1).astype(np.float64)  # (n, B)
     c_fake = np.stack([np.bincount(jf, minlength=m) for _, jf in draws], axis=1).astype(np.float64)  # (m, B)
 
