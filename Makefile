@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# torch's CUDA wheels (several GB) come from PyPI: let pip resume an interrupted download many times.
+PIP_INSTALL := $(BIN)/pip install --retries 10 --resume-retries 50
 
 .PHONY: reproduce-small ablations-small run test clean-runs
 
@@ -11,11 +13,11 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e .
+	$(PIP_INSTALL) -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $@
 
 run: $(VENV)/.installed
