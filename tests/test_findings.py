@@ -54,6 +54,24 @@ def test_compute_claim_sums_the_equal_steps_specialists():
     assert fd.claim_compute([gen], gen).verdict == "not measured"
 
 
+def test_compute_wall_time_is_the_training_time_over_every_process():
+    """A fit resumed (or adopted from another run's checkpoints) reports its own call's wall_s; the
+    training time summed over all processes is train_wall_s, and that is what the claim compares."""
+    from bench.report.values import training_compute
+
+    resumed = {"compute": {"fit": {"train_flops": 5.0, "wall_s": 1764.0, "train_wall_s": 2749.0}}}
+    assert training_compute(resumed) == (5.0, 2749.0)
+    assert training_compute({"compute": {"fit": {"wall_s": 12.0}}}) == (None, 12.0)  # baselines
+    assert training_compute({}) == (None, None)
+    gen = entry("ldm-x", "generalist", flops=3e12)
+    gen.result["compute"]["fit"]["train_wall_s"] = 600.0
+    specs = specialists((1, 1), (0, 0), "equal-steps", flops=3e12)
+    for s, t in zip(specs, (500.0, 700.0)):
+        s.result["compute"]["fit"]["train_wall_s"] = t
+    measured = fd.claim_compute([gen] + specs, gen).measured
+    assert "10 min" in measured and "20 min" in measured and "· 10 s" not in measured
+
+
 def pooled(task, key, v, ci):
     return {task: {"pooled": {key: v, f"{key}_ci": list(ci)}}}
 

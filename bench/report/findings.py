@@ -131,7 +131,7 @@ def claim_compute(entries: list[Entry], gen: Entry | None) -> Finding:
     return Finding("2", claim, f"generalist {fmt_flops(g_flops)} · {fmt_seconds(g_wall)}; {len(eqs)} equal-steps "
                                f"specialists together {fmt_flops(total)} · {fmt_seconds(wall)} "
                                f"({total / g_flops:.2f}× the FLOPs)", verdict,
-                   "UNet training FLOPs (one measured step × steps) and fit wall time; the autoencoder is shared")
+                   "UNet training FLOPs (one measured step × steps) and training wall time (summed over resumed runs); the autoencoder is shared")
 
 
 def claim_alignment(entries: list[Entry], gen: Entry | None) -> Finding:

@@ -171,12 +171,15 @@ def utility_gain(result: dict, arm: str, modality: str, metric: str = "accuracy"
 
 
 def training_compute(result: dict) -> tuple[float | None, float | None]:
-    """(FLOPs, wall seconds) of the fit, either None when not recorded."""
+    """(FLOPs, wall seconds) of the fit, either None when not recorded. The wall time is the training
+    time summed over every process that trained the model (``train_wall_s``: resumed and adopted
+    checkpoints included, checkpoint evaluation excluded) when recorded, else the fit call's own."""
     fit = (result.get("compute") or {}).get("fit") or {}
     flops = number(fit.get("flops"))
     if flops is None:
         flops = number(fit.get("train_flops"))
-    return flops, number(fit.get("wall_s"))
+    wall = number(fit.get("train_wall_s"))
+    return flops, wall if wall is not None else number(fit.get("wall_s"))
 
 
 # -- formatting -----------------------------------------------------------------------------------
