@@ -45,6 +45,19 @@ def test_generalist_vs_specialists(gen_fd, gen_acc, verdict):
     assert f.verdict == verdict
 
 
+def test_specialist_claim_gives_conditional_accuracy_a_wilson_interval():
+    """The interval comes from the share and the modality's sample count; checked against the closed form
+    (p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)."""
+    gen = entry("ldm-x", "generalist", metrics=per_mod((1.0, 2.0), (0.83125, 0.60)))
+    gen.result["metrics"]["alignment"]["reference"] = {"n_synthetic": {"bloodmnist": 800}}
+    f = fd.claim_specialists([gen] + specialists((1.5, 2.5), (0.51, 0.60)), gen)
+    n, p, z = 800, 665 / 800, stats.norm.ppf(0.975)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    lo, hi = [(p + z**2 / (2 * n) + s * half) / (1 + z**2 / n) for s in (-1, 1)]
+    assert f"cond. acc. 0.831 [{lo:.3f}, {hi:.3f}] vs 0.510" in f.measured.replace("\\", "")
+    assert "organamnist: FD 2.00 vs 2.50 (equal compute) / — (equal steps); cond. acc. 0.600 vs 0.600 / —" in f.measured
+
+
 def test_compute_claim_sums_the_equal_steps_specialists():
     gen = entry("ldm-x", "generalist", flops=3e12)
     cheap = fd.claim_compute([gen] + specialists((1, 1), (0, 0), "equal-steps", flops=2e12), gen)

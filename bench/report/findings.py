@@ -7,7 +7,8 @@ over seeds for utility gains and foundation probes):
 
 1. The generalist matches its specialists (per modality, fidelity and alignment): supported when, in
    every modality, its FD is at most the equal-compute specialist's and its conditional accuracy at
-   least that specialist's minus 0.02; not supported when its FD is higher in every modality.
+   least that specialist's minus 0.02; not supported when its FD is higher in every modality. Per-modality
+   conditional accuracies are shown with their 95 % Wilson interval over the modality's samples.
 2. The generalist costs less than the specialists: supported when its UNet training FLOPs are below
    the sum over the equal-steps specialists (the autoencoder is shared, so it is left out of both).
 3. The generalist's images follow their text: supported when the interval of its conditional accuracy
@@ -31,9 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.report.ablations import wilson_interval
 from bench.report.collection import Entry, Group
 from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, number, per_modality,
-                                 pooled, training_compute)
+                                 pooled, tasks_of, training_compute)
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 COND_ACC_TOLERANCE = 0.02  # claim 1
@@ -78,6 +80,21 @@ def _missing(n: str, claim: str, what: str) -> Finding:
     return Finding(n, claim, DASH, "not measured", what)
 
 
+def _cond_acc(e: Entry | None, m: str) -> tuple[float | None, str]:
+    """Per-modality conditional accuracy and its text with a 95 % Wilson interval over the modality's
+    synthetic samples (the alignment task's ``reference.n_synthetic``); no interval when n is unknown."""
+    if e is None:
+        return None, DASH
+    acc, ci = per_modality(e.result, "conditional_accuracy", m, "alignment")
+    if acc is None:
+        return None, DASH
+    if ci is None:
+        n = next((number(dig(t, "reference", "n_synthetic", m)) for _, t in tasks_of(e.result, "alignment")
+                  if number(dig(t, "reference", "n_synthetic", m))), None)
+        ci = wilson_interval(round(acc * n), int(n)) if n else None
+    return acc, _with_ci(acc, ci)
+
+
 def claim_specialists(entries: list[Entry], gen: Entry | None) -> Finding:
     claim = "The generalist matches its per-modality specialists in fidelity and text alignment"
     if gen is None:
@@ -87,15 +104,13 @@ def claim_specialists(entries: list[Entry], gen: Entry | None) -> Finding:
         return _missing("1", claim, "no equal-compute specialists in the results")
     parts, fd_better, fd_worse, acc_ok = [], [], [], []
     for m in gen.modalities:
-        g_fd, g_acc = per_modality(gen.result, "fd", m, "fidelity")[0], per_modality(gen.result, "conditional_accuracy", m, "alignment")[0]
-        c = eqc.get(m)
+        c, s = eqc.get(m), eqs.get(m)
+        g_fd = per_modality(gen.result, "fd", m, "fidelity")[0]
         c_fd = per_modality(c.result, "fd", m, "fidelity")[0] if c else None
-        c_acc = per_modality(c.result, "conditional_accuracy", m, "alignment")[0] if c else None
-        s = eqs.get(m)
         s_fd = per_modality(s.result, "fd", m, "fidelity")[0] if s else None
-        s_acc = per_modality(s.result, "conditional_accuracy", m, "alignment")[0] if s else None
+        (g_acc, g_txt), (c_acc, c_txt), (_, s_txt) = _cond_acc(gen, m), _cond_acc(c, m), _cond_acc(s, m)
         parts.append(f"{m}: FD {fmt(g_fd)} vs {fmt(c_fd)} (equal compute) / {fmt(s_fd)} (equal steps); "
-                     f"cond. acc. {fmt(g_acc)} vs {fmt(c_acc)} / {fmt(s_acc)}")
+                     f"cond. acc. {g_txt} vs {c_txt} / {s_txt}")
         if None in (g_fd, c_fd, g_acc, c_acc):
             continue
         (fd_better if g_fd <= c_fd else fd_worse).append(m)
