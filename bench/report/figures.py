@@ -141,7 +141,7 @@ def save(fig, folder: Path, stem: str) -> list[Path]:
     paths = []
     for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=DPI, metadata=meta)
+        fig.savefig(buf, format=ext, dpi=DPI, metadata=meta, bbox_inches="tight", pad_inches=0.03)
         paths.append(atomic_write_bytes(folder / f"{stem}.{ext}", buf.getvalue()))
     plt.close(fig)
     return paths
@@ -569,38 +569,41 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
     if not pts:
         raise Skip("no generator with both training compute and FD")
     use_flops = all(p[1] for p in pts)
-    unit = "training FLOPs" if use_flops else "training wall time (s)"
+    scale, unit = (1e12, "training compute (TFLOP)") if use_flops else (60.0, "training wall time (min)")
     colours = palette(entries)
-    fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.4))
+    fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.6))
     totals: dict[str, list] = {}
     for e, flops, wall, fd in pts:
-        x = flops if use_flops else wall
+        x = (flops if use_flops else wall) / scale
         s = series(e)
         ckpts = _checkpoints(e.result["compute"]["fit"])
         cx = [number(c.get("flops") if use_flops else c.get("wall_s")) for c in ckpts]
         cy = [number(c.get("fd")) for c in ckpts]
-        line = [(a, b) for a, b in zip(cx, cy) if a is not None and b is not None]
+        line = [(a / scale, b) for a, b in zip(cx, cy) if a is not None and b is not None]
         if line:
             line = sorted(line + [(x, fd)])
             ax.plot([a for a, _ in line], [b for _, b in line], "-", color=colours.get(s), lw=0.8, alpha=0.7,
                     marker=".", ms=3, label=f"{plain(e.name)}, checkpoints")
         if e.role == "specialist":
             totals.setdefault(s, []).append((x, fd))
-            ax.scatter([x], [fd], s=10, color=colours.get(s), alpha=0.5, lw=0)
+            ax.scatter([x], [fd], s=10, color=colours.get(s), alpha=0.5, lw=0,
+                       label=f"{s}, one modality each" if len(totals[s]) == 1 else None)
         else:
             ax.scatter([x], [fd], s=22, color=colours.get(s), label=s, zorder=3)
     for s, v in totals.items():
         ax.scatter([sum(a for a, _ in v)], [float(np.mean([b for _, b in v]))], s=30, marker="D",
-                   color=colours.get(s), label=f"{s}, total", zorder=3, edgecolor="k", lw=0.4)
-    xs_all = [p[1] if use_flops else p[2] for p in pts]
+                   color=colours.get(s), label=f"{s}, all together", zorder=3, edgecolor="k", lw=0.4)
+    xs_all = [(p[1] if use_flops else p[2]) / scale for p in pts]
     if max(xs_all) / max(min(xs_all), 1e-12) > 10:
         ax.set_xscale("log")
-    else:
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
+    ax.set_xlim(left=0 if ax.get_xscale() == "linear" else None)
     ax.set_xlabel(unit)
     ax.set_ylabel("FD, mean over modalities ↓")
-    ax.legend(frameon=False, loc="best")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(-0.2, -0.3),
+              ncol=1)
     sns.despine(ax=ax)
+    fig.tight_layout()
     return save(fig, folder, "quality_vs_compute")
 
 
@@ -684,9 +687,21 @@ def fig_foundation(entries: list[Entry], folder: Path) -> list[Path]:
     return save(fig, folder, "foundation_probes")
 
 
+def _curve_linestyle(e: Entry) -> tuple[str, str]:
+    """(line style, marker) of a training curve: the generalist solid, specialists dotted (equal steps)
+    or dashed (equal compute)."""
+    if e.role != "specialist":
+        return "-", "o"
+    return ("--", "s") if e.result["generator"].get("budget") == "equal-compute" else (":", ".")
+
+
 def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
+    """Left: the autoencoder gate curve. Then one panel per modality: conditional accuracy (reference
+    classifier, fixed-noise validation prompts) of the generalist's samples of that modality and of that
+    modality's specialists, against autoencoder + UNet training minutes."""
     plt, sns = _plt()
-    ae_rows, unet_rows, gate_points = [], [], None
+    ae_rows, gate_points = [], None
+    unet_rows: dict[str, list] = {}  # modality -> [(entry, [(minutes, accuracy)])]
     for e in _order(entries):
         fit = dig(e.result, "compute", "fit") or {}
         ae = fit.get("autoencoder") or {}
@@ -697,15 +712,21 @@ def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
             ae_rows = [(number(c.get("train_wall_s")), number(dig(c, "accuracy", "reconstructions")),
                         number(dig(c, "accuracy", "originals")), number(c.get("step"))) for c in gate]
         curve = [c for c in fit.get("curve") or [] if isinstance(c, dict)]
-        pts = [(ae_min + (number(c.get("train_wall_s")) or 0.0) / 60, number(c.get("conditional_accuracy")))
-               for c in curve]
-        pts = [(x, y) for x, y in pts if y is not None]
-        if pts:
-            unet_rows.append((e, [(ae_min, None)] + pts))
+        for m in e.modalities:
+            pts = [(ae_min + (number(c.get("train_wall_s")) or 0.0) / 60,
+                    number(dig(c, "per_modality", m) if dig(c, "per_modality", m) is not None
+                           else c.get("conditional_accuracy") if len(e.modalities) == 1 else None)) for c in curve]
+            pts = [(x, y) for x, y in pts if y is not None]
+            if pts:
+                unet_rows.setdefault(m, []).append((e, pts))
     if not unet_rows and not ae_rows:
         raise Skip("no training curves in the results (LDM fits record them when a reference classifier exists)")
     colours = palette(entries)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(WIDE_IN * 0.85, 2.4))
+    mods = [m for m in modalities(entries) if m in unet_rows] + [m for m in unet_rows if m not in modalities(entries)]
+    n = 1 + len(mods)
+    fig, axes = plt.subplots(1, n, figsize=(WIDE_IN if n > 2 else WIDE_IN * 0.85, 2.5), sharey=True,
+                             squeeze=False)
+    ax1, panels = axes[0][0], axes[0][1:]
     ae_rows = [r for r in ae_rows if r[0] is not None and r[1] is not None]
     if ae_rows:
         ax1.plot([r[0] / 60 for r in ae_rows], [r[1] for r in ae_rows], "o-", ms=3, lw=1, color="#1f77b4",
@@ -715,33 +736,38 @@ def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
             if gate_points is not None:
                 ax1.axhline(ae_rows[-1][2] - gate_points / 100, color="#c0392b", ls=":", lw=0.8,
                             label=f"gate ({gate_points:g} points)")
-        ax1.legend(frameon=False, loc="best")
+        ax1.legend(frameon=False, loc="best", fontsize=6)
     ax1.set_xlim(left=0)
-    ax1.set_xlabel("autoencoder training (CPU min)")
-    ax1.set_ylabel("reference classifier accuracy (val)")
+    ax1.set_title("autoencoder", fontsize=7)
+    ax1.set_xlabel("training (CPU min)")
+    ax1.set_ylabel("reference classifier accuracy")
     ax1.set_ylim(0, 1)
-    for e, pts in unet_rows:
-        xs = [x for x, y in pts if y is not None]
-        ys = [y for _, y in pts if y is not None]
-        s = series(e)
-        ax2.plot(xs, ys, "o-" if e.role != "specialist" else ".:", ms=3, lw=1, color=colours.get(s),
-                 label=plain(e.name))
     chance = None
     for e in entries:
-        n = len((e.result.get("data") or {}).get("prompts") or [])
-        if e.role == "generalist" and n:
-            chance = 1.0 / n
-    if chance:
-        ax2.axhline(chance, color="#888", lw=0.6, zorder=0)
-        ax2.annotate("chance", (0, chance), xytext=(2, 2), textcoords="offset points", fontsize=6, color="#666")
-    ax2.set_xlim(left=0)
-    ax2.set_xlabel("autoencoder + UNet training (CPU min)")
-    ax2.set_ylabel("conditional accuracy ↑")
-    ax2.set_ylim(0, 1)
-    if unet_rows:
-        ax2.legend(frameon=False, fontsize=6, loc="upper left")
+        k = len((e.result.get("data") or {}).get("prompts") or [])
+        if e.role == "generalist" and k:
+            chance = 1.0 / k
+    handles: dict[str, Any] = {}
+    for ax, m in zip(panels, mods):
+        for e, pts in unet_rows[m]:
+            ls, marker = _curve_linestyle(e)
+            label = series(e) if e.role == "specialist" else plain(e.name)
+            (h,) = ax.plot([x for x, _ in pts], [y for _, y in pts], ls=ls, marker=marker, ms=2.5, lw=1,
+                           color=colours.get(series(e)), label=label)
+            handles.setdefault(label, h)
+        if chance:
+            ax.axhline(chance, color="#888", lw=0.6, zorder=0)
+            ax.annotate("chance (all prompts)", (0, chance), xytext=(2, 2), textcoords="offset points", fontsize=5.5,
+                        color="#666")
+        ax.set_xlim(left=0)
+        ax.set_title(plain(m), fontsize=7)
+        ax.set_xlabel("autoencoder + UNet (CPU min)")
+    if panels.size:
+        panels[0].set_ylabel("conditional accuracy ↑")
+        fig.legend(list(handles.values()), list(handles.keys()), frameon=False, fontsize=6, loc="lower center",
+                   ncol=min(len(handles), 4), bbox_to_anchor=(0.5, 0.0))
     sns.despine(fig=fig)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1 if handles else 0, 1, 1))
     return save(fig, folder, "training_curve")
 
 
