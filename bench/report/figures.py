@@ -49,16 +49,18 @@ CAPTIONS = {
                               "held-out real. Mass left of the held-out curve means copying.",
     "memorisation_closest_pairs": "Each generator's closest pairs: synthetic image (top) and its nearest "
                                   "training image (bottom), with their distance.",
-    "quality_vs_compute": "Fidelity (FD, lower is better) vs training compute; the specialists' total cost "
-                          "is shown beside the generalist's.",
+    "quality_vs_compute": "Fidelity (FD, lower is better) vs UNet training compute: each specialist (small "
+                          "dots) and the specialists of a budget rule all together (diamonds: summed compute, "
+                          "mean FD) beside the generalist.",
     "alignment_per_modality": "Text alignment per modality: domain-CLIP score and the accuracy of a "
                               "real-trained classifier against the class each prompt asked for.",
     "foundation_probes": "Foundation encoder task: test accuracy vs label budget of a linear probe on encoders "
                          "pretrained contrastively on real, synthetic or both image–prompt pairs, and of the "
                          "same architecture trained from scratch (95% CI bars).",
     "training_curve": "Training curves on CPU time: the reference classifier's validation accuracy on the "
-                      "autoencoder's reconstructions (left; dashed: on the originals) and the conditional "
-                      "accuracy of samples at each kept checkpoint vs autoencoder + UNet training minutes (right).",
+                      "autoencoder's reconstructions (left; dashed: on the originals), then per modality the "
+                      "conditional accuracy of the generalist's and that modality's specialists' samples at "
+                      "each kept checkpoint vs autoencoder + UNet training minutes.",
     "reader_study": "Published reader study: how well clinicians told each generator's images from real ones "
                     "(AUC; 0.5 = indistinguishable), and their mean image–text match rating (1–5, 95% CI) "
                     "against the domain-CLIP score.",
