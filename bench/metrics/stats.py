@@ -1,4 +1,5 @@
-"""Statistics over repeated runs (seeds): Student-t confidence intervals and paired tests.
+"""Statistics over repeated runs (seeds): Student-t confidence intervals and paired tests; the Wilson
+interval of a share of samples.
 
 Used where a number is the mean of a few independent repetitions (the utility task's seeds), so the
 interval must account for the small sample: ``mean ± t_{(1+level)/2, n-1} · s / sqrt(n)`` with the
@@ -33,6 +34,17 @@ def t_interval(values, level: float = 0.95) -> tuple[float, tuple[float, float]]
     se = float(x.std(ddof=1)) / math.sqrt(x.size)
     half = float(stats.t.ppf((1.0 + level) / 2.0, x.size - 1)) * se
     return mean, (mean - half, mean + half)
+
+
+def wilson_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided ``level`` Wilson score interval of a binomial proportion hits / n (scipy's
+    ``binomtest``); no samples give (nan, nan)."""
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    ci = binomtest(int(hits), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def paired_test(a, b, test: str = "ttest_rel") -> float:

@@ -16,21 +16,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scipy.stats import binomtest
-
 from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text, read_json
+from bench.metrics.stats import wilson_interval
 from bench.stages import now_iso
 
 SCHEMA = "medsyn-bench/ablations/1"
-
-
-def wilson_interval(hits: int, n: int) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial proportion hits / n (scipy's ``binomtest``)."""
-    if n <= 0:
-        return (float("nan"), float("nan"))
-    ci = binomtest(int(hits), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
 
 
 def settings_of(base: str, name: str) -> dict[str, str]:

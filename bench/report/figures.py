@@ -715,16 +715,18 @@ def fig_training_curve(entries: list[Entry], folder: Path) -> list[Path]:
                         number(dig(c, "accuracy", "originals")), number(c.get("step"))) for c in gate]
         curve = [c for c in fit.get("curve") or [] if isinstance(c, dict)]
         for m in e.modalities:
+            # the modality's share; a single-modality fit's pooled accuracy is that share
             pts = [(ae_min + (number(c.get("train_wall_s")) or 0.0) / 60,
-                    number(dig(c, "per_modality", m) if dig(c, "per_modality", m) is not None
-                           else c.get("conditional_accuracy") if len(e.modalities) == 1 else None)) for c in curve]
+                    number(dig(c, "per_modality", m)) if len(e.modalities) > 1
+                    else number(dig(c, "per_modality", m) or c.get("conditional_accuracy"))) for c in curve]
             pts = [(x, y) for x, y in pts if y is not None]
             if pts:
                 unet_rows.setdefault(m, []).append((e, pts))
     if not unet_rows and not ae_rows:
         raise Skip("no training curves in the results (LDM fits record them when a reference classifier exists)")
     colours = palette(entries)
-    mods = [m for m in modalities(entries) if m in unet_rows] + [m for m in unet_rows if m not in modalities(entries)]
+    known = modalities(entries)
+    mods = [m for m in known if m in unet_rows] + [m for m in unet_rows if m not in known]
     n = 1 + len(mods)
     fig, axes = plt.subplots(1, n, figsize=(WIDE_IN if n > 2 else WIDE_IN * 0.85, 2.5), sharey=True,
                              squeeze=False)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.report.ablations import wilson_interval
+from bench.metrics.stats import wilson_interval
 from bench.report.collection import Entry, Group
 from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, number, per_modality,
                                  pooled, tasks_of, training_compute)
@@ -89,8 +89,8 @@ def _cond_acc(e: Entry | None, m: str) -> tuple[float | None, str]:
     if acc is None:
         return None, DASH
     if ci is None:
-        n = next((number(dig(t, "reference", "n_synthetic", m)) for _, t in tasks_of(e.result, "alignment")
-                  if number(dig(t, "reference", "n_synthetic", m))), None)
+        counts = [number(dig(t, "reference", "n_synthetic", m)) for _, t in tasks_of(e.result, "alignment")]
+        n = next((c for c in counts if c), None)
         ci = wilson_interval(round(acc * n), int(n)) if n else None
     return acc, _with_ci(acc, ci)
 
