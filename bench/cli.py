@@ -120,6 +120,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     _add_data_args(p)
 
+    p = sub.add_parser("check", help="validate an image folder for `submit`: every problem at once, in seconds",
+                       description="Check a submission folder (manifest.csv + images) against a suite without "
+                                   "scoring it: paths, files, pixel cap, decoding, size, mode, channels, prompts, "
+                                   "duplicates and images per prompt. Prints every problem with its manifest line "
+                                   "and a fix; exits 0 when clean (with the counts and the content hash), 2 if not.")
+    p.add_argument("--suite", required=True, help="suite name (see `medsyn-bench list suites`) or a .toml path")
+    p.add_argument("--images", required=True, help="folder holding manifest.csv and the images it lists")
+    _add_data_args(p)
+
+    p = sub.add_parser("rescore", help="recompute published results from their published sample sets (no generator fit)",
+                       description="Score the published sample sets (leaderboards/<suite>/samples/*.npz, sha256-"
+                                   "checked against their results) with the suite's current tasks and shipped "
+                                   "reference networks, and write the new results over the published ones (then "
+                                   "re-render the leaderboard and figures). No generator is fitted or sampled.")
+    p.add_argument("--suite", required=True, help="suite name (see `medsyn-bench list suites`) or a .toml path")
+    p.add_argument("--generators", default=None, help="comma-separated published generators (default: all)")
+    p.add_argument("--tasks", default=None, help="comma-separated tasks to recompute (default: all of the suite's)")
+    p.add_argument("--runs-dir", default="runs", help="where rescoring stages go (default: runs/)")
+    p.add_argument("--leaderboards-dir", default="leaderboards", help="published results and samples (default: leaderboards/)")
+    p.add_argument("--no-publish", action="store_true", help="write the new results to the runs folder only")
+    p.add_argument("--from-runs", action="store_true",
+                   help="first publish each generator's sample set from its run folder (runs/<suite>/<g>/samples, "
+                        "e.g. after `run --generate-only`); a result without a sample set adopts it only if it "
+                        "reproduces the result's gallery")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    _add_data_args(p)
+
     p = sub.add_parser("reader-study", help="a blinded reader study: clinicians rate realism and text alignment",
                        description="Create a blinded study of real held-out and synthetic images, serve it to "
                                    "readers in a browser, and analyse their answers.")
@@ -146,12 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "and the reader_study figure show it")
     q.add_argument("--leaderboards-dir", default="leaderboards", help="where --publish writes (default: leaderboards)")
 
-    p = sub.add_parser("reference", help="train, describe or verify a suite's pinned reference networks",
-                       description="The domain CLIP and label classifier that metrics look through: trained once "
-                                   "per suite on its real train split, stored as safetensors with a JSON card, "
-                                   "pinned by sha256 in every result.")
+    p = sub.add_parser("reference", help="describe, verify or (deliberately) retrain a suite's pinned reference networks",
+                       description="The domain CLIP and label classifier that metrics look through. A published "
+                                   "suite ships them in leaderboards/<suite>/reference/ (safetensors + JSON card) "
+                                   "and pins their sha256 in its spec ([reference.pinned]); runs load and verify "
+                                   "them and never retrain them. `train` makes new ones in the run folder; with "
+                                   "--publish they replace the shipped ones as a new suite version.")
     rsub = p.add_subparsers(dest="reference_command", metavar="ACTION", required=True)
-    for action, help_text in (("train", "train them (skipped if already trained on the same recipe and data)"),
+    for action, help_text in (("train", "train new ones in the run folder (skipped if already trained there on "
+                                        "the same recipe and data); --publish makes them the suite's next version"),
                               ("info", "print their cards: recipe, seed, validation metrics, sha256"),
                               ("verify", "re-hash the weights against their cards and the published results")):
         q = rsub.add_parser(action, help=help_text)
@@ -159,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
         if action == "train":
             q.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+            q.add_argument("--publish", action="store_true",
+                           help="copy them into leaderboards/<suite>/reference/, pin their sha256 in the suite "
+                                "file and bump its version (every published result must then be rescored)")
             _add_data_args(q)
         if action == "verify":
             q.add_argument("--leaderboards-dir", default="leaderboards",
@@ -199,6 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="--phantom/--folder: result JSON (default: "
                                                 "runs/foundation/phantom.json, FOLDER/foundation.json)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    _add_data_args(p)
+
+    p = sub.add_parser("export", help="save a fitted suite LDM as a standard diffusers pipeline folder",
+                       description="Write a fitted LDM of a suite (its `run` fit) as a StableDiffusionPipeline "
+                                   "folder that plain diffusers loads with DiffusionPipeline.from_pretrained(DIR), "
+                                   "plus medsyn_bench.json (image size and crop, guidance, steps, seeding, weight "
+                                   "hashes). Scored as a diffusers-pipeline generator, it gives the LDM's own "
+                                   "samples for the same seed.")
+    p.add_argument("--suite", required=True, help="suite name (see `medsyn-bench list suites`) or a .toml path")
+    p.add_argument("--generator", required=True, help="one of the suite's LDMs, e.g. ldm-tiny or ldm-tiny@bloodmnist")
+    p.add_argument("--out", required=True, help="the pipeline folder to write (new, or an earlier export)")
+    p.add_argument("--runs-dir", default="runs", help="where the run folders are (default: runs/)")
     _add_data_args(p)
 
     p = sub.add_parser("perf", help="speed benchmark: ratios against the obvious alternatives, measured side by side",
@@ -388,6 +433,44 @@ def cmd_submit(args) -> int:
 
 
 
+def cmd_check(args) -> int:
+    from bench.data import load_dataset
+    from bench.data.submission import check_submission
+    from bench.specs import load_suite
+
+    spec = load_suite(args.suite)
+    ds = load_dataset(spec, args.data_root, args.download)
+    t0 = time.perf_counter()
+    report = check_submission(Path(args.images), ds, spec.sampling.n_per_prompt, suite=spec.name)
+    for line in report.problem_lines() + report.warning_lines():
+        print(line)
+    if not report.ok:
+        raise BenchError(report.summary(), where=f"suite {spec.name}",
+                         fix="fix each problem as listed above, then run this check again")
+    print(f"ok: {report.counts()}")
+    print(f"content sha256 {report.content_sha256} ({report.bytes_read / 1e6:.1f} MB checked in "
+          f"{time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def cmd_rescore(args) -> int:
+    from bench.rescore import rescore_suite
+
+    t0 = time.perf_counter()
+    split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else None  # noqa: E731
+    results = rescore_suite(args.suite, Path(args.leaderboards_dir), Path(args.runs_dir), args.data_root,
+                            split(args.generators), split(args.tasks), args.device, not args.no_publish,
+                            args.download, args.from_runs)
+    for r in results:
+        print(f"rescored {r['generator']['name']}: {', '.join(r['rescored']['tasks'])}")
+    print(f"\ndone in {time.perf_counter() - t0:.1f} s")
+    if results and not args.no_publish:
+        from bench.report import render_all
+
+        render_all(results[0]["suite"]["name"], Path(args.leaderboards_dir))
+    return 0
+
+
 def cmd_reference(args) -> int:
     from bench.reference import pinned
 
@@ -399,6 +482,13 @@ def cmd_reference(args) -> int:
                                       args.download)
         for name, sha in refs.hashes.items():
             print(f"{name:<11} sha256 {sha}  ({refs.folder / (name + '.safetensors')})")
+        if args.publish:
+            path, version = pinned.publish_trained(args.suite, refs)
+            print(f"shipped in {pinned.shipped_dir(Path(args.suite).stem)}; {path} is now version {version}.\n"
+                  f"Rescore the published results against them: medsyn-bench rescore --suite {args.suite}")
+        else:
+            print("These are a local variant: results scored with them are not comparable with the leaderboard. "
+                  "--publish makes them the suite's next version.")
         return 0
     if args.reference_command == "info":
         from bench.io import dumps_json
@@ -474,6 +564,16 @@ def cmd_foundation(args) -> int:
 
 
 
+def cmd_export(args) -> int:
+    from bench.generators.export import export_suite_generator
+
+    out = export_suite_generator(args.suite, args.generator, Path(args.out), Path(args.runs_dir), args.data_root,
+                                 args.download)
+    print(f"wrote {out}\nload it with: DiffusionPipeline.from_pretrained({str(out)!r}); score it as a "
+          f"diffusers-pipeline generator with path = {str(out)!r}")
+    return 0
+
+
 def cmd_perf(args) -> int:
     from bench.perf import format_table, run_perf
 
@@ -486,8 +586,8 @@ def cmd_perf(args) -> int:
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "prompts": cmd_prompts,
             "leaderboard": cmd_leaderboard, "ablations": cmd_ablations, "figures": cmd_figures, "submit": cmd_submit,
-            "reference": cmd_reference, "utility": cmd_utility, "grid": cmd_grid, "foundation": cmd_foundation,
-            "reader-study": cmd_reader_study, "perf": cmd_perf}
+            "reference": cmd_reference, "rescore": cmd_rescore, "utility": cmd_utility, "grid": cmd_grid, "foundation": cmd_foundation,
+            "reader-study": cmd_reader_study, "perf": cmd_perf, "check": cmd_check, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

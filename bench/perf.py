@@ -210,6 +210,47 @@ def bench_feature_throughput(quick: bool) -> dict:
     return {"images": n, "by_batch_size": rows, "target": "information (pick the fastest batch size)", "met": None}
 
 
+def _fake_submission(folder: Path, dataset, n_per_prompt: int, seed: int = 0) -> int:
+    """A valid submission: ``n_per_prompt`` distinct random PNGs (native channels) per suite prompt."""
+    import csv
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    size, rows = dataset.image_size, []
+    for req in dataset.prompt_requests():
+        mod = dataset.modalities[req.modality]
+        (folder / mod.key).mkdir(parents=True, exist_ok=True)
+        shape = (size, size, 3) if mod.channels == 3 else (size, size)
+        for k in range(n_per_prompt):
+            rel = f"{mod.key}/class{req.label:02d}_{k:05d}.png"
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / rel)
+            rows.append((rel, req.text))
+    with open(folder / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["path", "prompt"])
+        w.writerows(rows)
+    return len(rows)
+
+
+def bench_submission_check(quick: bool) -> dict:
+    """``medsyn-bench check`` on valid fake submissions of the smoke sample's 21 prompts at the smoke
+    suite's 20 images per prompt (420) and the small suite's 100 (2,100): seconds and images per second."""
+    from bench.data import load_dataset
+    from bench.data.submission import check_submission
+    from bench.specs import load_suite
+
+    dataset = load_dataset(load_suite("smoke"))
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (20, 100):
+            folder = Path(tmp) / f"n{n}"
+            images = _fake_submission(folder, dataset, n)
+            report, sec = _timed(lambda: check_submission(folder, dataset, n), 1 if quick else 3)
+            rows[str(images)] = {"seconds": sec, "images_per_s": images / sec, "problems": len(report.problems)}
+    return {"by_images": rows, "target": "information (seconds)", "met": None}
+
+
 _RSS_SNIPPET = r"""
 import resource, sys, numpy as np
 from bench.metrics.memorisation import nearest_neighbours
@@ -311,7 +352,8 @@ def bench_gpu(quick: bool) -> dict:
     return {"device": torch.cuda.get_device_name(0), "by_batch_size": rows, "target": "information", "met": None}
 
 
-MEASUREMENTS = ("sampling", "training", "neighbours", "fidelity_bootstrap", "feature_throughput", "memory", "smoke", "gpu")
+MEASUREMENTS = ("sampling", "training", "neighbours", "fidelity_bootstrap", "feature_throughput", "memory",
+                "submission_check", "smoke", "gpu")
 
 
 def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path | None = None, log=print) -> dict:
@@ -331,7 +373,8 @@ def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path 
                  "neighbours": lambda: bench_neighbours(quick),
                  "fidelity_bootstrap": lambda: bench_fidelity_bootstrap(quick),
                  "feature_throughput": lambda: bench_feature_throughput(quick),
-                 "memory": lambda: bench_memory(quick), "smoke": lambda: bench_smoke(quick),
+                 "memory": lambda: bench_memory(quick), "submission_check": lambda: bench_submission_check(quick),
+                 "smoke": lambda: bench_smoke(quick),
                  "gpu": lambda: bench_gpu(quick)}
         for name in MEASUREMENTS:
             log(f"measuring {name}")
@@ -367,6 +410,10 @@ def format_table(report: dict) -> str:
             "information", "—")
     m = r["memory"]
     row("memory (streamed)", f"RSS growth {m['peak_rss_growth_kib']} KiB at N={m['sizes']}; ratio {f(m['ratio'])}", m["target"], ok(m))
+    if "submission_check" in r:  # absent from reports written before it was measured
+        by = r["submission_check"]["by_images"]
+        figure = "; ".join(f"{n} img {f(v['seconds'])} s" for n, v in by.items())
+        row("submission check", f"{figure} ({f(list(by.values())[-1]['images_per_s'], 0)} img/s)", "seconds", "—")
     sm = r["smoke"]
     if "skipped" in sm:
         row("smoke end to end", f"skipped: {sm['skipped']}"[:52], "<= 600 s and <= 4 GiB", "—")

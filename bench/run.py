@@ -19,7 +19,8 @@ import numpy as np
 from bench.data import Dataset, load_dataset
 from bench.errors import BenchError
 from bench.generators.base import Generator, Samples, read_samples, write_samples
-from bench.io import run_lock, sha256_json
+from bench.data.sample_set import write_sample_set
+from bench.io import atomic_write_bytes, run_lock, sha256_json
 from bench.registry import generator_class, task_class
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
 from bench.specs import ModelSpec, SuiteSpec, build_dataclass, load_model, load_suite, load_task, project_root
@@ -214,7 +215,7 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
         "suite": {"name": spec.name, "version": spec.version, "spec": _spec_dict(spec),
                   "tasks": {t.spec.name: {"task": t.spec.task, "params": dataclasses.asdict(t.params)} for t in tasks}},
         "generator": {"name": entry.name, "kind": entry.model.kind, "role": entry.role,
-                      "spec": dataclasses.asdict(entry.model) | {"path": None},
+                      "spec": published_spec(entry.model, type(gen)),
                       "modalities": [dataset.modalities[m].key for m in gen.modalities],
                       "budget": entry.budget},
         "seeds": {"suite": spec.seed, "splits": spec.splits.seed, "sampling": spec.sampling.seed},
@@ -230,10 +231,33 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
         "compute": {"fit": {**fit["output"], "wall_s": fit["wall_s"], "device": ctx.device},
                     "sample": {**smp["output"], "device": ctx.device}},
         "metrics": metrics,
+        "samples": write_sample_set(run.folder / "sample_set.npz", samples.images, samples.texts, samples.seeds,
+                                    {"suite": spec.name, "suite_version": spec.version, "generator": entry.name}),
         "gallery": gallery(samples, dataset),
         "warnings": list(dataset.warnings) + list(ctx.warnings),
     }
+    result["samples"]["file"] = f"samples/{entry.name}.npz"
     return result
+
+
+def publish_result(result: dict, run_folder: Path, publish_dir: Path) -> list[Path]:
+    """Copy a result and its sample set into ``<publish_dir>/<suite>/results/`` and ``samples/``; the
+    sample set first, so a published result never names a file that is not there."""
+    suite_dir = Path(publish_dir) / result["suite"]["name"]
+    name = result["generator"]["name"]
+    sample_set = atomic_write_bytes(suite_dir / "samples" / f"{name}.npz",
+                                    (Path(run_folder) / "sample_set.npz").read_bytes())
+    return [sample_set, write_result(suite_dir / "results" / f"{name}.json", result)]
+
+
+def published_spec(model: ModelSpec, cls) -> dict:
+    """The model spec as a result records it: no spec file path, and no parameter that names a place
+    on this machine (``cls.machine_params``: an image folder, a pipeline folder); those are replaced by
+    what they held (the submission's content hash is in the spec's description)."""
+    d = dataclasses.asdict(model) | {"path": None}
+    hidden = set(getattr(cls, "machine_params", ()))
+    d["params"] = {k: ("(local path)" if k in hidden and v else v) for k, v in d["params"].items()}
+    return d
 
 
 def gallery(samples: Samples, dataset: Dataset, per_prompt: int = 4) -> dict:
@@ -342,7 +366,7 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
             path = write_result(suite_dir / entry.name / "result.json", result)
             written.append(path)
             if publish_dir is not None:
-                written.append(write_result(Path(publish_dir) / spec.name / "results" / f"{entry.name}.json", result))
+                written += publish_result(result, suite_dir / entry.name, publish_dir)
     return written
 
 
@@ -377,12 +401,14 @@ def submit_images(suite: str, folder: Path, name: str, runs_dir: Path = Path("ru
                   device: str = "auto", allow_download: bool = False, log=print) -> list[Path]:
     """Score an external generator's image folder (``manifest.csv``: path,prompt) on a suite.
 
-    Builds in memory the model spec an ``images`` entry in ``models/`` would hold and runs the suite's
-    tasks for it alone; validation is the images generator's. The spec's description carries a hash
-    of the folder's files, so resubmitting changed images redoes every stage."""
+    The folder is checked first (:func:`bench.data.submission.check_submission`): any problem stops
+    the submission before any stage runs, with every problem listed. Then builds in memory the model
+    spec an ``images`` entry in ``models/`` would hold and runs the suite's tasks for it alone. The
+    spec's description carries the submission's content hash, so resubmitting changed images redoes
+    every stage."""
     import re
 
-    from bench.io import sha256_file
+    from bench.data.submission import check_submission
 
     if not re.fullmatch(SUBMISSION_NAME, name):
         raise BenchError(f"invalid submission name {name!r}", where="--name",
@@ -394,9 +420,13 @@ def submit_images(suite: str, folder: Path, name: str, runs_dir: Path = Path("ru
     if name in spec.generators.models or any(name.startswith(f"{m}@") for m in spec.generators.specialists):
         raise BenchError(f"{name!r} is one of the suite's own generators", where="--name",
                          fix="choose another name for the submission")
-    h = sha256_json(sorted((str(p.relative_to(folder)), sha256_file(p))
-                           for p in folder.rglob("*") if p.is_file() and not p.is_symlink()))
-    model = ModelSpec(name=name, kind="images", description=f"submitted images from {folder} (files sha256 {h})",
+    report = check_submission(folder, load_dataset(spec, data_root, allow_download), spec.sampling.n_per_prompt,
+                              suite=spec.name)
+    if not report.ok:
+        raise BenchError(report.summary() + ":\n" + "\n".join(report.problem_lines(limit=50)), where="--images",
+                         fix=f"fix them, then check again with: medsyn-bench check --suite {suite} --images {folder}")
+    h = report.content_sha256
+    model = ModelSpec(name=name, kind="images", description=f"submitted images (content sha256 {h})",
                       params={"folder": str(folder)})
     cls = generator_class("images")
     build_dataclass(cls.Params, model.params, f"submission {name}")

@@ -26,11 +26,17 @@ def smoke_dataset():
 
 @pytest.fixture
 def spec_home(tmp_path, monkeypatch):
-    """A private copy of tasks/ and models/ (MEDSYN_HOME) that a test may edit."""
+    """A private copy of tasks/ and models/ (MEDSYN_HOME) that a test may edit, with the shipped reference
+    networks as symbolic links to the repository's files (replacing a link leaves the original intact)."""
     import shutil
 
     for d in ("tasks", "models"):
         shutil.copytree(ROOT / d, tmp_path / d)
+    for shipped in sorted((ROOT / "leaderboards").glob("*/reference")):
+        dest = tmp_path / "leaderboards" / shipped.parent.name / "reference"
+        dest.mkdir(parents=True)
+        for f in shipped.iterdir():
+            (dest / f.name).symlink_to(f)
     monkeypatch.setenv("MEDSYN_HOME", str(tmp_path))
     return tmp_path
 

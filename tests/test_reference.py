@@ -95,7 +95,10 @@ def test_missing_references_are_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_results_pin_the_reference_hashes(smoke_runs, smoke_baselines):
-    folder = smoke_runs / "smoke" / "_shared" / "reference"
+    from bench.reference.pinned import shipped_dir
+
+    assert not (smoke_runs / "smoke" / "_shared" / "reference").exists()  # shipped, not retrained
+    folder = shipped_dir("smoke")
     checks = verify_references(folder)
     assert all(ok for _, ok, _, _ in checks), checks
     refs = load_references(folder, fix="")
@@ -108,12 +111,14 @@ def test_results_pin_the_reference_hashes(smoke_runs, smoke_baselines):
 
 
 @pytest.mark.slow
-def test_reference_cli_info_and_verify(smoke_runs, tmp_path, capsys):
+def test_reference_cli_info_and_verify(smoke_runs, spec_home, tmp_path, capsys):
     assert main(["reference", "info", "--suite", "smoke", "--runs-dir", str(smoke_runs)]) == 0
     out = capsys.readouterr().out
     assert "# clip" in out and "# classifier" in out and "sha256" in out
     assert main(["reference", "verify", "--suite", "smoke", "--runs-dir", str(smoke_runs),
-                 "--leaderboards-dir", str(tmp_path)]) == 0
+                 "--leaderboards-dir", str(smoke_runs.parent / "leaderboards")]) == 0
+    assert "same references" in capsys.readouterr().out
+    (spec_home / "leaderboards" / "smoke" / "reference" / "clip.safetensors").unlink()
     assert main(["reference", "verify", "--suite", "smoke", "--runs-dir", str(tmp_path)]) == 2
     assert "missing" in capsys.readouterr().err
 

@@ -21,6 +21,9 @@ MAX_PIXELS = 4096 * 4096  # refuse absurd images before decoding them (decompres
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 RESIZE_RULE = "none at the suite size; else PIL Lanczos to a square"
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+# The only formats opened: plain raster formats with no embedded programs (PIL would otherwise try every
+# format it knows, EPS included, which runs Ghostscript where it is installed).
+IMAGE_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 
 
 def safe_path(root: Path, rel: str, where: str) -> Path:
@@ -43,7 +46,7 @@ def read_image(path: Path, where: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)
+            im = Image.open(path, formats=IMAGE_FORMATS)
         with im:
             if im.width * im.height > MAX_PIXELS:
                 raise BenchError(f"image is {im.width}x{im.height}, over the {MAX_PIXELS}-pixel cap",
@@ -55,7 +58,7 @@ def read_image(path: Path, where: str) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BenchError(f"refused as a decompression bomb ({exc})", where=f"{where}: {path}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise BenchError(f"image does not decode ({exc})", where=f"{where}: {path}",
+        raise BenchError(f"image does not decode as {'/'.join(IMAGE_FORMATS)} ({exc})", where=f"{where}: {path}",
                          fix="re-export the file as PNG or JPEG") from exc
 
 

@@ -59,7 +59,7 @@ def load_dataset(spec: SuiteSpec, data_root: str | None = None, allow_download: 
                                    meta["license"], "MedMNIST v2 (Yang et al. 2023)"))
         if d.source == "embedded":
             arrays, index = mm.load_embedded(subset)
-            prov[subset] = {"file": str(mm.EMBEDDED_FILE), "note": "embedded stratified sample"}
+            prov[subset] = {"file": "bench/data/embedded/" + mm.EMBEDDED_FILE.name, "note": "embedded stratified sample"}
         else:
             arrays, w, prov[subset] = mm.load_subset(subset, d.image_size, data_root or d.root or None,
                                                      allow_download)
@@ -110,7 +110,7 @@ def _load_folder(spec: SuiteSpec, data_root: str | None) -> Dataset:
         root, d.csv, d.image_size, spec.splits.seed)
     modalities = [Modality(m, m, channels[m], tuple(labels_by_mod[m]), "", csv_path) for m in mod_names]
     ds = Dataset(spec.name, modalities, {}, list(spec.prompts.templates), d.image_size,
-                 {"source": "folder", "csv": csv_path, "resize_rule": "PIL Lanczos to the suite size"})
+                 {"source": "folder", "csv": Path(csv_path).name, "resize_rule": "PIL Lanczos to the suite size"})
     ds.class_prompts = [prompts[(m, l)] for m, l in ds.class_table()]
     for s, (images, labels, mods, src, _texts) in arrays.items():
         classes = np.array([ds.class_index(int(m), int(l)) for m, l in zip(mods, labels)], dtype=np.int64)

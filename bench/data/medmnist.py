@@ -184,7 +184,7 @@ def load_subset(subset: str, size: int, root: str | None, allow_download: bool =
     if not md5_ok:
         warnings.append(f"{path.name}: MD5 {md5} differs from the official {meta.get(md5_key)} "
                         "(counts verified, bytes not)")
-    prov = {"file": str(path), "md5": md5, "md5_verified": md5_ok, "licence": meta["license"],
+    prov = {"file": path.name, "md5": md5, "md5_verified": md5_ok, "licence": meta["license"],
             "counts": counts}
     return arrays, warnings, prov
 

@@ -350,4 +350,4 @@ def prepare_autoencoder(spec: AutoencoderSpec, dataset, cache_root: Path, device
     vae = AutoencoderKL.from_pretrained(folder / "vae", local_files_only=True, use_safetensors=True).to(device).eval()
     vae.requires_grad_(False)
     latents = load_file(folder / "latents-train.safetensors")["latents"]
-    return Autoencoder(vae, float(info["scaling"]), latents, {**info, "cache_hit": cache_hit, "folder": str(folder)})
+    return Autoencoder(vae, float(info["scaling"]), latents, {**info, "cache_hit": cache_hit, "folder": folder.name})

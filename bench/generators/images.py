@@ -22,6 +22,7 @@ from bench.registry import register_generator
 @register_generator("images")
 class ImageFolderGenerator(Generator):
     role = "external"
+    machine_params = ("folder",)  # a place on the submitter's machine: not published (see run.published_spec)
 
     @dataclass
     class Params:

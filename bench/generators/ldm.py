@@ -328,7 +328,7 @@ class LDMGenerator(Generator):
                 f"the autoencoder fails its gate: the reference classifier's validation accuracy falls from "
                 f"{a['originals']:.1%} on the originals to {a['reconstructions']:.1%} on reconstructions "
                 f"({rec['drop_points']:.1f} points; allowed: {rec['gate_points']:g}), so the UNet would learn from "
-                "latents that have lost the class", where=ae.info.get("folder", ""),
+                "latents that have lost the class", where=str(self.shared_dir / ae.info.get("folder", "")),
                 fix="train it longer (vae_steps) or change its recipe (vae_channels, vae_lr, vae_lr_schedule), or "
                     "rerun with --ignore-autoencoder-gate to train the UNet anyway (the result records it)")
         return verdict

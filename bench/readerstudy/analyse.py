@@ -351,7 +351,7 @@ def analyse_study(folder: str | Path, runs_dir: str | Path | None = None) -> tup
     n_items = len(study.key_table())
     result = {
         "schema": SCHEMA,
-        "study": {"folder": str(study.folder.resolve()), "title": meta.get("title"), "suite": meta.get("suite"),
+        "study": {"folder": study.folder.resolve().name, "title": meta.get("title"), "suite": meta.get("suite"),
                   "suite_version": meta.get("suite_version"), "generators": generators, "n_items": n_items,
                   "n_real": meta.get("n_real"), "per_generator": meta.get("per_generator"),
                   "created": meta.get("created"), "runs_dir": str(runs_dir)},

@@ -1,21 +1,27 @@
-"""The pinned reference networks of a suite: trained once on its real train split, stored, verified.
+"""The pinned reference networks of a suite: shipped with the suite, loaded and verified by sha256.
 
-``runs/<suite>/_shared/reference/`` holds ``clip.safetensors`` (the domain CLIP) and
-``classifier.safetensors`` (the label classifier over the suite's global classes), each with a JSON
-card (recipe, seed, data hashes, validation metrics, sha256). Training is a resumable stage keyed by the
-recipe and the data hashes; afterwards the weights are loaded only if their sha256 matches the card,
-and the hashes go into ``ctx.reference_hashes`` (so into every result).
+A published suite (``smoke``, ``small``) pins its two networks in its spec (``[reference.pinned]``:
+the sha256 of ``classifier`` and ``clip``) and ships them in ``leaderboards/<suite>/reference/``:
+``clip.safetensors`` (the domain CLIP) and ``classifier.safetensors`` (the label classifier over the
+suite's global classes), each with a JSON card (recipe, seed, data hashes, validation metrics,
+sha256). A run loads those files and refuses any whose sha256 differs from the spec's; it never
+retrains them. Trained weights depend on the machine's floating-point kernels (an AVX-512 Xeon
+retrained other bytes than the AVX2 EPYC that made the published results), so retraining by each
+user would make every result incomparable with the leaderboard.
 
-The recipe depends only on the suite's profile (``cpu``: minutes on two cores; ``gpu``: larger), so
-every run of a suite, on any machine of that profile, pins the same networks: same seed → same bytes
-on CPU, where training runs on one torch thread (the summation order of a multi-threaded reduction
-depends on the thread count; the CPU recipes are small enough not to need more).
+Training new networks (``medsyn-bench reference train``) is an explicit act: it writes them to
+``runs/<suite>/_shared/reference/`` (a resumable stage keyed by the recipe and the data hashes) and,
+with ``--publish``, ships them and makes a new suite version. A suite with no ``[reference.pinned]``
+table (your own corpus) trains its networks in the run folder on first use, the same way. Training
+runs on one torch thread on CPU (the summation order of a multi-threaded reduction depends on the
+thread count). The hashes go into ``ctx.reference_hashes``, so into every result.
 """
 
 from __future__ import annotations
 
 import contextlib
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +34,7 @@ from bench.io import sha256_file
 from bench.reference.classifier import ImageClassifier, balanced_accuracy, predict_proba, train_classifier
 from bench.reference.clip import ClipRecipe, DomainClip, encode_images, encode_texts, train_clip
 from bench.reference.store import load_weights, read_card, save_weights, weights_path
+from bench.specs import project_root
 from bench.stages import SuiteContext
 
 NAMES = ("clip", "classifier")
@@ -49,10 +56,14 @@ class ClassifierRecipe:
     seed: int = 0
 
 
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
 @dataclass
 class ReferenceRecipe:
     classifier: ClassifierRecipe = field(default_factory=ClassifierRecipe)
     clip: ClipRecipe = field(default_factory=ClipRecipe)
+    pinned: dict[str, str] = field(default_factory=dict)  # name -> sha256 of the shipped weights
 
     @classmethod
     def for_profile(cls, profile: str, seed: int = 0) -> "ReferenceRecipe":
@@ -75,10 +86,16 @@ class ReferenceRecipe:
         from bench.specs import build_dataclass
 
         base = cls.for_profile(spec.profile, spec.seed)
-        unknown = sorted(set(spec.reference) - {"classifier", "clip"})
+        unknown = sorted(set(spec.reference) - {"classifier", "clip", "pinned"})
         if unknown:
             raise BenchError(f"unknown table [reference.{unknown[0]}]", where=where or spec.path,
-                             fix="allowed tables: [reference.classifier], [reference.clip]")
+                             fix="allowed tables: [reference.classifier], [reference.clip], [reference.pinned]")
+        pinned = spec.reference.get("pinned", {})
+        if pinned and (not isinstance(pinned, dict) or set(pinned) != set(NAMES)
+                       or not all(isinstance(v, str) and SHA256_HEX.fullmatch(v) for v in pinned.values())):
+            raise BenchError("[reference.pinned] must give the sha256 (64 hex digits) of exactly "
+                             f"{' and '.join(NAMES)}", where=where or spec.path,
+                             fix="copy the hashes printed by `medsyn-bench reference train --publish`")
         parts = {}
         for name in ("classifier", "clip"):
             table = spec.reference.get(name, {})
@@ -86,7 +103,7 @@ class ReferenceRecipe:
                 raise BenchError(f"reference.{name} must be a table", where=where or spec.path)
             parts[name] = build_dataclass(type(getattr(base, name)), {**asdict(getattr(base, name)), **table},
                                           f"{where or spec.path} [reference.{name}]")
-        return cls(parts["classifier"], parts["clip"])
+        return cls(parts["classifier"], parts["clip"], dict(pinned))
 
 
 @dataclass
@@ -104,12 +121,23 @@ class References:
 
 
 def reference_dir(ctx: SuiteContext) -> Path:
+    """Where a run trains reference networks (suites without shipped ones, and `reference train`)."""
     return ctx.shared_dir / "reference"
+
+
+def shipped_dir(suite_name: str) -> Path:
+    """Where a published suite's reference networks are committed: ``leaderboards/<suite>/reference``."""
+    return project_root() / "leaderboards" / suite_name / "reference"
 
 
 def _fix(ctx: SuiteContext) -> str:
     return (f"run `medsyn-bench reference train --suite {ctx.spec.name}` (after deleting "
             f"{reference_dir(ctx)} if its files were altered), or restore the original files")
+
+
+def _shipped_fix(suite_name: str) -> str:
+    return (f"restore the shipped files with `git checkout -- leaderboards/{suite_name}/reference` "
+            "(retraining them would make a new suite version: `medsyn-bench reference train --publish`)")
 
 
 def _per_modality_accuracy(pred: np.ndarray, split, dataset) -> dict:
@@ -218,21 +246,44 @@ _LOADED: dict[tuple, References] = {}
 
 
 def ensure_references(ctx: SuiteContext) -> References:
-    """Train if needed, load and verify the suite's reference networks once per process, and record
-    their hashes in ``ctx.reference_hashes``."""
-    records = train_references(ctx)
-    folder = reference_dir(ctx)
-    for name, rec in records.items():  # the stage's record of what it wrote must match the card on disk
-        card_sha = read_card(folder, name, _fix(ctx))["sha256"]
-        if rec["output"].get("sha256") != card_sha:
-            raise BenchError(f"reference {name!r}: the card's sha256 differs from the one recorded at training",
-                             where=str(folder), fix=_fix(ctx))
-    key = (str(folder.resolve()), tuple(records[n]["output"]["sha256"] for n in NAMES), ctx.device)
-    if key not in _LOADED:
-        _LOADED[key] = load_references(folder, _fix(ctx), ctx.device)
-    refs = _LOADED[key]
+    """Load and verify the suite's reference networks once per process and record their hashes in
+    ``ctx.reference_hashes``: the shipped ones where the suite pins them, else trained in the run folder."""
+    pinned = ReferenceRecipe.for_suite(ctx.spec).pinned
+    if pinned:
+        refs = load_shipped(ctx.spec.name, pinned, ctx.device)
+    else:
+        records = train_references(ctx)
+        folder = reference_dir(ctx)
+        for name, rec in records.items():  # the stage's record of what it wrote must match the card on disk
+            card_sha = read_card(folder, name, _fix(ctx))["sha256"]
+            if rec["output"].get("sha256") != card_sha:
+                raise BenchError(f"reference {name!r}: the card's sha256 differs from the one recorded at "
+                                 "training", where=str(folder), fix=_fix(ctx))
+        key = (str(folder.resolve()), tuple(records[n]["output"]["sha256"] for n in NAMES), ctx.device)
+        if key not in _LOADED:
+            _LOADED[key] = load_references(folder, _fix(ctx), ctx.device)
+        refs = _LOADED[key]
+        note = (f"reference networks trained on this machine ({', '.join(f'{n} {refs.hashes[n][:8]}' for n in NAMES)}): "
+                "the suite ships none, so results are comparable only with results that used the same hashes")
+        if note not in ctx.warnings:
+            ctx.warnings.append(note)
     ctx.reference_hashes.update(refs.hashes)
     return refs
+
+
+def load_shipped(suite_name: str, pinned: dict[str, str], device: str = "cpu") -> References:
+    """The suite's shipped networks, each refused unless its file's sha256 equals the spec's pin."""
+    folder = shipped_dir(suite_name)
+    fix = _shipped_fix(suite_name)
+    for name in NAMES:
+        card = read_card(folder, name, fix)
+        if card.get("sha256") != pinned[name]:
+            raise BenchError(f"shipped reference card {name}.json names sha256 {str(card.get('sha256'))[:16]}…, "
+                             f"the suite pins {pinned[name][:16]}…", where=str(folder), fix=fix)
+    key = (str(folder.resolve()), tuple(pinned[n] for n in NAMES), device)
+    if key not in _LOADED:
+        _LOADED[key] = load_references(folder, fix, device)  # re-hashes each file against its card
+    return _LOADED[key]
 
 
 def verify_references(folder: Path) -> list[tuple[str, bool, str | None, str]]:
@@ -255,14 +306,20 @@ def verify_references(folder: Path) -> list[tuple[str, bool, str | None, str]]:
 
 
 def suite_reference_dir(suite: str, runs_dir: Path) -> Path:
+    """The folder `reference info|verify` read: the shipped one where the suite pins its networks,
+    else the run folder's."""
     from bench.specs import load_suite
 
-    return Path(runs_dir) / load_suite(suite).name / "_shared" / "reference"
+    spec = load_suite(suite)
+    if ReferenceRecipe.for_suite(spec).pinned:
+        return shipped_dir(spec.name)
+    return Path(runs_dir) / spec.name / "_shared" / "reference"
 
 
 def train_for_suite(suite: str, runs_dir: Path, data_root: str | None = None, device: str = "cpu",
                     allow_download: bool = False, log=print) -> References:
-    """Train (or find already trained) and verify a suite's reference networks outside a full run."""
+    """Train (or find already trained in the run folder) and verify a suite's reference networks,
+    whether or not it ships some: the deliberate act that makes new networks (see :func:`publish_trained`)."""
     from bench.data import load_dataset
     from bench.io import run_lock
     from bench.specs import load_suite
@@ -273,7 +330,41 @@ def train_for_suite(suite: str, runs_dir: Path, data_root: str | None = None, de
     with run_lock(suite_dir):
         ctx = SuiteContext(spec, dataset, suite_dir, device, log=log)
         ctx.data_hashes = dataset.hashes()
-        return ensure_references(ctx)
+        train_references(ctx)
+        return load_references(reference_dir(ctx), _fix(ctx), device)
+
+
+def publish_trained(suite: str, refs: References) -> tuple[Path, int]:
+    """Ship trained networks as the suite's new version: copy them (with their cards) into
+    ``leaderboards/<suite>/reference/``, write their sha256 into the suite's ``[reference.pinned]`` table
+    and add one to its ``version``. Returns (the suite file, the new version). Results of the old
+    version stay on the page's "not comparable" side until rescored (`medsyn-bench rescore`)."""
+    from bench.io import atomic_write_bytes, atomic_write_text
+    from bench.specs import load_suite
+
+    spec = load_suite(suite)
+    path = Path(spec.path)
+    text = path.read_text()
+    if not re.search(r"^version\s*=\s*\d+\s*$", text, flags=re.M):
+        raise BenchError("the suite file has no `version = N` line to bump", where=str(path),
+                         fix="add `version = 1` near the top of the suite file")
+    version = spec.version + 1
+    text = re.sub(r"^version\s*=\s*\d+\s*$", f"version = {version}", text, count=1, flags=re.M)
+    block = ("[reference.pinned]\n" + "".join(f'{n} = "{refs.hashes[n]}"\n' for n in sorted(NAMES)))
+    if re.search(r"^\[reference\.pinned\]", text, flags=re.M):
+        text = re.sub(r"^\[reference\.pinned\]\n(?:[a-z]+\s*=\s*\"[0-9a-f]*\"\n)*", block, text, count=1,
+                      flags=re.M)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    dest = shipped_dir(spec.name)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in NAMES:  # atomic: a link or an older file in the way is replaced, never written through
+        for src in (weights_path(refs.folder, name), refs.folder / f"{name}.json"):
+            atomic_write_bytes(dest / src.name, src.read_bytes())
+    if [r[1] for r in verify_references(dest)] != [True] * len(NAMES):
+        raise BenchError("the copied reference files do not match their cards", where=str(dest))
+    atomic_write_text(path, text)
+    return path, version
 
 
 def published_hashes(suite: str, leaderboards_dir: Path) -> dict[str, dict[str, str]]:

@@ -1,0 +1,105 @@
+"""When two scorings of the same sample set agree: the tolerances of a cross-machine rescore.
+
+Same samples, same shipped reference networks, same code, another CPU: the feature extractors run
+the same float32 operations with another summation order (AVX2 and AVX-512 reduce in blocks of other
+widths; a multi-threaded reduction splits differently), so features differ by about one float32 ulp
+(relative 1e-7). What follows for each kind of metric:
+
+- **continuous statistics** of the features (``fd``, ``kid``, ``cmmd``, ``clip_score``, distance medians
+  and ratios, and their bootstrap bounds): equal within a relative 1e-3 (plus 1e-6 absolute, for values
+  near 0) — the statistics are smooth in the features, and 1e-3 is four orders above the feature noise
+  while still far below any difference the leaderboard reports;
+- **shares of samples** (``precision``, ``recall``, ``conditional_accuracy``, ``retrieval_top1``,
+  near-copy and Carlini rates): a sample sitting on a decision boundary (an argmax tie, a k-NN radius,
+  a threshold) may flip, so they agree within 2 samples' worth or 0.5 %, whichever is larger;
+- **utility** (classifiers *trained* on the samples): training amplifies the feature noise through
+  hundreds of optimiser steps, so a rescored mean gain need only fall inside the committed 95 % interval.
+
+On the machine that made a result, a rescore reproduces it exactly (tested): the tolerances are for
+other machines.
+"""
+
+from __future__ import annotations
+
+import math
+
+REL_TOL = 1e-3
+ABS_TOL = 1e-6
+SHARE_SAMPLES = 2
+SHARE_FRACTION = 0.005
+SHARES = ("precision", "recall", "conditional_accuracy", "retrieval_top1", "near_copy_rate", "carlini_rate",
+          "pixel_near_copy_rate", "pixel_carlini_rate", "modality_accuracy")
+FEATURE_TASKS = ("fidelity", "alignment", "memorisation")
+
+
+def _is_share(key: str) -> bool:
+    base = key[:-3] if key.endswith("_ci") else key
+    return base in SHARES
+
+
+def _close(key: str, new: float, old: float, n: int) -> bool:
+    if _is_share(key):
+        return abs(new - old) <= max(SHARE_SAMPLES / max(n, 1), SHARE_FRACTION) + 1e-12
+    return abs(new - old) <= REL_TOL * abs(old) + ABS_TOL
+
+
+def _numbers(block: dict) -> dict[str, float]:
+    """key → value of a flat metrics block (``pooled`` or one modality's), CI bounds as key[0]/key[1]."""
+    out = {}
+    for k, v in block.items():
+        if isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, (int, float)):
+            out[k] = float(v)
+        elif isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+            out[f"{k}[0]"], out[f"{k}[1]"] = float(v[0]), float(v[1])
+    return out
+
+
+def feature_disagreements(task: str, new: dict, old: dict) -> list[str]:
+    """Where a rescored fidelity/alignment/memorisation block leaves the tolerances (empty: agrees).
+    Compares the pooled and per-modality numbers; ``n`` for shares is the task's synthetic count."""
+    n_pool = (old.get("reference", {}).get("n_synthetic", {}) or {}).get("pooled") or 0
+    problems = []
+    blocks = [("pooled", new.get("pooled", {}), old.get("pooled", {}), n_pool)]
+    for mod, block in (old.get("per_modality") or {}).items():
+        n_mod = (old.get("reference", {}).get("n_synthetic", {}) or {}).get(mod) or n_pool
+        blocks.append((mod, (new.get("per_modality") or {}).get(mod, {}), block, n_mod))
+    for where, nb, ob, n in blocks:
+        a, b = _numbers(nb), _numbers(ob)
+        for key in sorted(b):
+            if key not in a:
+                problems.append(f"{task} {where} {key}: missing in the rescored result")
+            elif math.isfinite(b[key]) and not _close(key.split("[")[0], a[key], b[key], n or 1):
+                problems.append(f"{task} {where} {key}: {a[key]:.6g} vs committed {b[key]:.6g}")
+    return problems
+
+
+def utility_disagreements(new: dict, old: dict) -> list[str]:
+    """Where a rescored mean utility gain falls outside the committed 95 % interval (empty: agrees)."""
+    problems = []
+    for budget, mods in (old.get("gains") or {}).items():
+        for mod, arms in mods.items():
+            for arm, metrics in arms.items():
+                for metric, cell in metrics.items():
+                    try:
+                        mean = new["gains"][budget][mod][arm][metric]["mean"]
+                    except (KeyError, TypeError):
+                        problems.append(f"utility n={budget} {mod} {arm} {metric}: missing in the rescored result")
+                        continue
+                    lo, hi = cell["ci"]
+                    if not (lo - 1e-9 <= mean <= hi + 1e-9):
+                        problems.append(f"utility n={budget} {mod} {arm} {metric}: {mean:+.4f} outside the "
+                                        f"committed [{lo:+.4f}, {hi:+.4f}]")
+    return problems
+
+
+def result_disagreements(new: dict, old: dict, tasks: list[str] | None = None) -> list[str]:
+    """Every place where a rescored result leaves the tolerances of its committed original."""
+    problems = []
+    for task in tasks or sorted(set(old["metrics"]) & set(new["metrics"])):
+        if task in FEATURE_TASKS:
+            problems += feature_disagreements(task, new["metrics"][task], old["metrics"][task])
+        elif task == "utility":
+            problems += utility_disagreements(new["metrics"][task], old["metrics"][task])
+    return problems
