@@ -540,18 +540,20 @@ def cmd_grid(args) -> int:
 
 
 def cmd_foundation(args) -> int:
-    from bench.metrics.foundation import run_foundation_phantom, run_foundation_suite
     from bench.foundation.experiment import format_table
+    from bench.metrics.foundation import run_foundation_phantom
+    from bench.run import resolve_device, run_foundation_suite
 
     t0 = time.perf_counter()
     if args.phantom:
         out = Path(args.out) if args.out else Path(args.runs_dir) / "foundation" / "phantom.json"
-        metrics = run_foundation_phantom(out, args.device)["metrics"]
+        metrics = run_foundation_phantom(out, resolve_device(args.device))["metrics"]
     elif args.folder:
         from bench.metrics.foundation import run_foundation_folder
 
         out = Path(args.out) if args.out else Path(args.folder) / "foundation.json"
-        metrics = run_foundation_folder(args.folder, out, args.frames, args.size, args.device)["metrics"]
+        metrics = run_foundation_folder(args.folder, out, args.frames, args.size,
+                                        resolve_device(args.device))["metrics"]
     else:
         if not args.generator:
             raise BenchError("--suite needs --generator", where="medsyn-bench foundation",

@@ -194,7 +194,7 @@ def bench_feature_throughput(quick: bool) -> dict:
 
     from bench.reference.classifier import ImageClassifier, predict_proba
     from bench.reference.clip import DomainClip, encode_images, model_config
-    from bench.reference.pinned import ReferenceRecipe
+    from bench.recipes import ReferenceRecipe
 
     recipe = ReferenceRecipe.for_profile("cpu")
     torch.manual_seed(0)

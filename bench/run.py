@@ -393,6 +393,29 @@ def run_task(suite: str, task_name: str, generator: str, runs_dir: Path = Path("
         return task_stage(run, task, ctx, log)["output"]
 
 
+def run_foundation_suite(suite: str, generator: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
+                         device: str = "auto", allow_download: bool = False, log=print) -> tuple[dict, Path]:
+    """Run the foundation task of ``suite`` for one of its generators, whether or not the suite lists
+    the task (fit and sample are reused from the suite's run folder when done). Returns the task's
+    output and its stage marker ``runs/<suite>/<generator>/stages/task-foundation.json``; the
+    generator's ``result.json`` is left as is."""
+    from bench.metrics.foundation import FoundationTask, task_params
+
+    spec = load_suite(suite)
+    dataset = load_dataset(spec, data_root, allow_download)
+    suite_dir = Path(runs_dir) / spec.name
+    with run_lock(suite_dir):
+        ctx = suite_context(spec, dataset, suite_dir, device, log)
+        (entry,) = select_entries(spec, generator_entries(spec, dataset), [generator])
+        params, tspec = task_params(spec)
+        task = FoundationTask(params, ctx)
+        task.spec = tspec
+        task.prepare()
+        run, _, _ = sample_generator(entry, ctx, log)
+        rec = task_stage(run, task, ctx, log)
+        return rec["output"], suite_dir / entry.name / "stages" / f"task-{tspec.name}.json"
+
+
 SUBMISSION_NAME = r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,63}"
 
 

@@ -20,6 +20,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from bench.errors import BenchError
+from bench.recipes import NAMES as REFERENCE_NAMES
+from bench.recipes import SHA256_HEX, ReferenceRecipe
 
 
 def project_root() -> Path:
@@ -116,10 +118,6 @@ def build_dataclass(cls: type, table: dict[str, Any], where: str) -> Any:
                              where=where)
         kwargs[name] = value
     return cls(**kwargs)
-
-
-def asdict(obj: Any) -> dict[str, Any]:
-    return dataclasses.asdict(obj)
 
 
 def _positive(v: Any) -> bool:
@@ -268,15 +266,37 @@ def load_suite(name: str) -> SuiteSpec:
         if t not in spec.tasks:
             raise BenchError(f"[overrides.{t}] names a task that the suite does not run", where=str(path),
                              fix=f"tasks of this suite: {', '.join(spec.tasks)}")
-    from bench.reference.pinned import ReferenceRecipe
-
-    ReferenceRecipe.for_suite(spec, where=str(path))  # unknown or badly typed recipe keys fail here
+    reference_recipe(spec, where=str(path))  # unknown or badly typed recipe keys fail here
     known_models = list_models()
     for m in spec.generators.models + spec.generators.specialists:
         if m not in known_models:
             raise BenchError(f"unknown model {m!r} in [generators]", where=str(path),
                              fix=f"known models: {', '.join(known_models)}")
     return spec
+
+
+def reference_recipe(spec: "SuiteSpec", where: str = "") -> ReferenceRecipe:
+    """The suite's reference recipe: its profile's, with the ``[reference.classifier]`` /
+    ``[reference.clip]`` changes and the ``[reference.pinned]`` sha256 of the shipped networks."""
+    base = ReferenceRecipe.for_profile(spec.profile, spec.seed)
+    unknown = sorted(set(spec.reference) - {"classifier", "clip", "pinned"})
+    if unknown:
+        raise BenchError(f"unknown table [reference.{unknown[0]}]", where=where or spec.path,
+                         fix="allowed tables: [reference.classifier], [reference.clip], [reference.pinned]")
+    pinned = spec.reference.get("pinned", {})
+    if pinned and (not isinstance(pinned, dict) or set(pinned) != set(REFERENCE_NAMES)
+                   or not all(isinstance(v, str) and SHA256_HEX.fullmatch(v) for v in pinned.values())):
+        raise BenchError("[reference.pinned] must give the sha256 (64 hex digits) of exactly "
+                         f"{' and '.join(REFERENCE_NAMES)}", where=where or spec.path,
+                         fix="copy the hashes printed by `medsyn-bench reference train --publish`")
+    parts = {}
+    for name in ("classifier", "clip"):
+        table = spec.reference.get(name, {})
+        if not isinstance(table, dict):
+            raise BenchError(f"reference.{name} must be a table", where=where or spec.path)
+        parts[name] = build_dataclass(type(getattr(base, name)), {**dataclasses.asdict(getattr(base, name)), **table},
+                                      f"{where or spec.path} [reference.{name}]")
+    return ReferenceRecipe(parts["classifier"], parts["clip"], dict(pinned))
 
 
 def load_task(name: str) -> TaskSpec:

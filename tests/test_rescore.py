@@ -15,9 +15,10 @@ from bench.data.sample_set import read_sample_set, sample_set_bytes, write_sampl
 from bench.errors import BenchError
 from bench.io import read_json, sha256_bytes, sha256_file
 from bench.metrics.agreement import result_disagreements
-from bench.reference.pinned import NAMES, ReferenceRecipe, References, ensure_references, publish_trained, shipped_dir
+from bench.recipes import NAMES
+from bench.reference.pinned import References, ensure_references, publish_trained, shipped_dir
 from bench.results import read_result
-from bench.specs import load_suite
+from bench.specs import load_suite, reference_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = ROOT / "leaderboards"
@@ -50,7 +51,7 @@ def test_a_run_loads_the_shipped_networks_and_trains_none(spec_home, tmp_path, s
     from bench.run import suite_context
 
     spec = load_suite("smoke")
-    pinned = ReferenceRecipe.for_suite(spec).pinned
+    pinned = reference_recipe(spec).pinned
     assert set(pinned) == set(NAMES)
     ctx = suite_context(spec, smoke_dataset, tmp_path / "runs" / "smoke", "cpu", log=lambda m: None)
     refs = ensure_references(ctx)
@@ -75,7 +76,7 @@ def test_altered_shipped_weights_and_wrong_pins_are_refused(spec_home, tmp_path,
         ensure_references(ctx)
     assert "git checkout" in err.value.render()
     assert sha256_file(ROOT / "leaderboards" / "smoke" / "reference" / "clip.safetensors") \
-        == ReferenceRecipe.for_suite(load_suite("smoke")).pinned["clip"]  # the repository's file is intact
+        == reference_recipe(load_suite("smoke")).pinned["clip"]  # the repository's file is intact
 
     toml = spec_home / "tasks" / "small.toml"
     toml.write_text(re.sub(r'^clip = "[0-9a-f]{64}"', f'clip = "{"0" * 64}"', toml.read_text(), flags=re.M))
@@ -101,7 +102,7 @@ def test_publishing_new_networks_makes_a_new_suite_version(spec_home, tmp_path):
     path, version = publish_trained("smoke", References(trained, None, None, cards))
     spec = load_suite("smoke")
     assert version == spec.version == before + 1
-    assert ReferenceRecipe.for_suite(spec).pinned == {n: cards[n]["sha256"] for n in NAMES}
+    assert reference_recipe(spec).pinned == {n: cards[n]["sha256"] for n in NAMES}
     shipped = spec_home / "leaderboards" / "smoke" / "reference"
     assert not (shipped / "clip.safetensors").is_symlink()
     assert (shipped / "clip.safetensors").read_bytes() == b"new clip weights"

@@ -79,13 +79,14 @@ def test_adding_a_model_is_a_toml_file(spec_home):
 
 
 def test_suite_changes_its_reference_recipe(spec_home):
-    from bench.reference.pinned import ReferenceRecipe
+    from bench.recipes import ReferenceRecipe
+    from bench.specs import reference_recipe
 
     small = load_suite("small")
-    recipe, base = ReferenceRecipe.for_suite(small), ReferenceRecipe.for_profile("cpu")
+    recipe, base = reference_recipe(small), ReferenceRecipe.for_profile("cpu")
     assert recipe.classifier.steps == 1500 and recipe.clip.steps == 1500 and recipe.clip.warmup_steps == 100
     assert recipe.classifier.arch == base.classifier.arch and recipe.clip.embed_dim == base.clip.embed_dim
-    smoke = ReferenceRecipe.for_suite(load_suite("smoke"))  # no recipe table: the profile's recipe
+    smoke = reference_recipe(load_suite("smoke"))  # no recipe table: the profile's recipe
     assert (smoke.classifier, smoke.clip) == (base.classifier, base.clip) and set(smoke.pinned) == {"classifier", "clip"}
 
     path = spec_home / "tasks" / "small.toml"

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats as sps
 
 from bench.generators.base import Samples
-from bench.metrics.stats import paired_test, t_interval
+from bench.stats import paired_test, t_interval
 from bench.metrics.utility import UtilityTask, classification_metrics
 
 # -- statistics -----------------------------------------------------------------------------------

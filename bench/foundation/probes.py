@@ -26,13 +26,13 @@ from torch import nn
 
 from bench.foundation.encoder import EncoderConfig, SequenceEncoder, augment_sequences, cosine_lr
 from bench.foundation.sequences import SequenceSet
+from bench.stats import t_interval
 
 
 # -- summaries ---------------------------------------------------------------------------------------
 def mean_ci(values, level: float = 0.95) -> dict:
-    """{"mean", "ci": [lo, hi] (Student t over the values, :func:`bench.metrics.stats.t_interval`;
+    """{"mean", "ci": [lo, hi] (Student t over the values, :func:`bench.stats.t_interval`;
     None for fewer than 2), "values"}. Missing values (None, NaN) are left out."""
-    from bench.metrics.stats import t_interval
 
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
     if len(v) == 0:

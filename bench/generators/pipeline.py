@@ -4,10 +4,19 @@ The folder is what ``pipeline.save_pretrained(folder)`` writes (``model_index.js
 component); it is loaded with ``DiffusionPipeline.from_pretrained(folder, local_files_only=True, use_safetensors=True)``. Each
 suite prompt is passed as ``prompt`` with ``num_images_per_prompt``; outputs are resized to the suite's
 resolution (bicubic) and grey modalities get three equal channels (their channel mean).
+
+A folder written by ``medsyn-bench export`` (a suite LDM; ``medsyn_bench.json`` beside ``model_index.json``)
+is sampled as the suite samples it, so that for the same seed it gives the LDM's own images: float32, the
+saved scheduler config as is, the prompts' attention mask on the UNet's cross-attention, the suite's
+initial noise per image (``latents=``) and per-step generator per batch of ``sample_batch`` images, the
+canvas decoded by the pipeline's VAE and centre-cropped (not resized) to the image size; its guidance and
+steps are the defaults when the params leave theirs unset. See ``bench/generators/export.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import inspect
 import time
 from dataclasses import dataclass, field
@@ -49,6 +58,7 @@ class DiffusersPipelineGenerator(Generator):
             raise BenchError("diffusers pipeline folder not found (no model_index.json)", where=str(folder),
                              fix="give a folder written by pipeline.save_pretrained(folder)")
         self.folder = folder
+        self.export_info = _export_info(folder)  # None for any other pipeline
         self.pipe = None
         self.last_sample_info: dict = {}
 
@@ -57,7 +67,7 @@ class DiffusersPipelineGenerator(Generator):
 
         dtype = self.params.dtype
         if dtype == "auto":
-            dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
+            dtype = "bfloat16" if self.device.startswith("cuda") and self.export_info is None else "float32"
         try:
             pipe = DiffusionPipeline.from_pretrained(self.folder, local_files_only=True, use_safetensors=True,
                                                      torch_dtype=getattr(torch, dtype))
@@ -67,6 +77,8 @@ class DiffusersPipelineGenerator(Generator):
         if "prompt" not in inspect.signature(pipe.__call__).parameters:
             raise BenchError(f"{type(pipe).__name__} takes no text prompt", where=str(self.folder),
                              fix="use a text-to-image pipeline")
+        if self.export_info is not None:  # StableDiffusionPipeline.__init__ rewrote the saved steps_offset
+            pipe.scheduler = type(pipe.scheduler).from_pretrained(self.folder, subfolder="scheduler")
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(self.device)
 
@@ -82,6 +94,8 @@ class DiffusersPipelineGenerator(Generator):
         self.check_prompts(prompts)
         if self.pipe is None:
             self.load()
+        if self.export_info is not None:
+            return self._sample_as_suite(prompts, n, seed)
         p, size = self.params, self.dataset.image_size
         accepted = inspect.signature(self.pipe.__call__).parameters
         kwargs = {"num_inference_steps": p.num_inference_steps, "guidance_scale": p.guidance_scale,
@@ -103,6 +117,83 @@ class DiffusersPipelineGenerator(Generator):
         self.last_sample_info = {"pipeline": type(self.pipe).__name__, "sampling_wall_s": time.perf_counter() - t0,
                                  "num_inference_steps": p.num_inference_steps, "device": self.device}
         return Samples(np.stack(images), reqs, [seed] * len(reqs))
+
+    def _sample_as_suite(self, prompts: list[PromptRequest], n: int, seed: int) -> Samples:
+        """An exported suite LDM: image k of class c starts from the suite's noise for (seed, c, k), and
+        the images go through the pipeline in the suite's batches."""
+        from bench.generators.autoencoder import decode
+
+        p, info, pipe = self.params, self.export_info, self.pipe
+
+        def unless_set(name: str, suite_value):
+            return suite_value if getattr(p, name) == _DEFAULTS[name] else getattr(p, name)
+
+        steps = unless_set("num_inference_steps", info["num_inference_steps"])
+        guidance = unless_set("guidance_scale", info["guidance_scale"])
+        height, width = p.height or info["canvas_size"], p.width or info["canvas_size"]
+        shape = (pipe.unet.config.in_channels, height // pipe.vae_scale_factor, width // pipe.vae_scale_factor)
+        reqs = [q for q in prompts for _ in range(n)]
+        noise = torch.stack([suite_noise(seed, q.cls, k, shape) for q in prompts for k in range(n)])
+        grey = np.array([self.dataset.modalities[q.modality].channels == 1 for q in reqs])
+        dtype = pipe.unet.dtype
+        images, t0, batch = [], time.perf_counter(), info["sample_batch"]
+        for b in range(0, len(reqs), batch):
+            texts = [q.text for q in reqs[b:b + batch]]
+            kwargs = {**p.extra, "prompt": texts, "latents": noise[b:b + batch].to(self.device, dtype),
+                      "generator": torch.Generator().manual_seed(seed * 7919 + b), "num_inference_steps": steps,
+                      "guidance_scale": guidance, "height": height, "width": width, "output_type": "latent"}
+            with _cross_attention_mask(pipe, texts):
+                latents = pipe(**kwargs).images
+            images.append(decode(pipe.vae, latents / pipe.vae.config.scaling_factor, self.dataset.image_size,
+                                 grey[b:b + batch]))
+        self.last_sample_info = {"pipeline": type(pipe).__name__, "exported_from": info["generator"],
+                                 "sampling_wall_s": time.perf_counter() - t0, "num_inference_steps": steps,
+                                 "guidance_scale": guidance, "device": self.device}
+        return Samples(np.concatenate(images), reqs, [seed] * len(reqs))
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PipelineParams)}
+
+
+def _export_info(folder: Path) -> dict | None:
+    """The ``medsyn_bench.json`` of a folder written by ``medsyn-bench export``, or None."""
+    from bench.generators.export import FORMAT, SUITE_FILE
+    from bench.io import read_json
+
+    if not (folder / SUITE_FILE).is_file():
+        return None
+    info = read_json(folder / SUITE_FILE)
+    if info.get("format") != FORMAT:
+        raise BenchError(f"{SUITE_FILE} has format {info.get('format')!r}, this medsyn-bench reads {FORMAT}",
+                         where=str(folder), fix="export the generator again with this medsyn-bench")
+    return info
+
+
+def suite_noise(seed: int, cls: int, k: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """The suite LDM's initial noise for image ``k`` of global class ``cls`` (as ``LDMGenerator._sample_with``)."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed((seed * 1_000_003 + cls) * 100_003 + k))
+
+
+@contextlib.contextmanager
+def _cross_attention_mask(pipe, texts: list[str]):
+    """While inside, the UNet's cross-attention sees only the real tokens of ``texts`` (and of the empty
+    negative prompt), as the suite's LDM does; the stock pipeline passes no ``encoder_attention_mask``."""
+    def mask(batch):
+        return pipe.tokenizer(batch, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                              truncation=True, return_tensors="pt").attention_mask.to(pipe.device)
+
+    cond = mask(texts)
+    both = torch.cat([mask([""] * len(texts)), cond])  # the pipeline's order: [negative, prompt]
+
+    def hook(module, args, kwargs):
+        rows = kwargs["encoder_hidden_states"].shape[0]
+        return args, {**kwargs, "encoder_attention_mask": both if rows == len(both) else cond}
+
+    handle = pipe.unet.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _to_suite(img: np.ndarray, size: int, grey: bool) -> np.ndarray:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.foundation.experiment import FoundationParams, run_phantom, run_sources, summarise
+from bench.foundation.experiment import FoundationParams, run_folder, run_phantom, run_sources, summarise
 from bench.foundation.sequences import SequenceSet
 from bench.metrics.base import Task
 from bench.registry import register_task
+from bench.specs import build_dataclass, load_task
 
 
 def split_sequences(dataset, name: str, frames: int, texts: list[str] | None = None) -> SequenceSet:
@@ -124,56 +125,22 @@ class FoundationTask(Task):
 
 def task_params(spec=None) -> "FoundationTask.Params":
     """The task's parameters from ``tasks/foundation.toml`` (with a suite's ``[overrides.foundation]``)."""
-    from bench.specs import build_dataclass, load_task
-
     tspec = load_task("foundation")
     table = {**tspec.params, **(spec.overrides.get("foundation", {}) if spec is not None else {})}
     return build_dataclass(FoundationTask.Params, table, f"{tspec.path} [params]"), tspec
 
 
-def run_foundation_phantom(out: Path, device: str = "auto", log=print) -> dict:
+def run_foundation_phantom(out: Path, device: str = "cpu", log=print) -> dict:
     """The phantom path of ``medsyn-bench foundation --phantom``: the task file's parameters with
     ``frames = phantom_frames``; writes ``out`` (its own JSON, ``kind: foundation-phantom``)."""
-    from bench.run import resolve_device
-
     params, _ = task_params()
     p = core_params(params, frames=params.phantom_frames)
-    return run_phantom(p, params.phantom_train, params.phantom_test, params.phantom_size, out,
-                       resolve_device(device), log)
+    return run_phantom(p, params.phantom_train, params.phantom_test, params.phantom_size, out, device, log)
 
 
 def run_foundation_folder(folder, out: Path, frames: int | None = None, size: int | None = None,
-                          device: str = "auto", log=print) -> dict:
+                          device: str = "cpu", log=print) -> dict:
     """``medsyn-bench foundation --folder``: the task file's parameters on a user's sequence folder."""
-    from bench.foundation.experiment import run_folder
-    from bench.run import resolve_device
-
     params, _ = task_params()
     p = core_params(params, frames=frames or params.phantom_frames)
-    return run_folder(folder, p, size, out=out, device=resolve_device(device), log=log)
-
-
-def run_foundation_suite(suite: str, generator: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
-                         device: str = "auto", allow_download: bool = False, log=print) -> tuple[dict, Path]:
-    """Run the foundation task of ``suite`` for one of its generators, whether or not the suite lists
-    the task (fit and sample are reused from the suite's run folder when done). Returns the task's
-    output and its stage marker ``runs/<suite>/<generator>/stages/task-foundation.json``; the
-    generator's ``result.json`` is left as is."""
-    from bench.data import load_dataset
-    from bench.io import run_lock
-    from bench.run import generator_entries, sample_generator, select_entries, suite_context, task_stage
-    from bench.specs import load_suite
-
-    spec = load_suite(suite)
-    dataset = load_dataset(spec, data_root, allow_download)
-    suite_dir = Path(runs_dir) / spec.name
-    with run_lock(suite_dir):
-        ctx = suite_context(spec, dataset, suite_dir, device, log)
-        (entry,) = select_entries(spec, generator_entries(spec, dataset), [generator])
-        params, tspec = task_params(spec)
-        task = FoundationTask(params, ctx)
-        task.spec = tspec
-        task.prepare()
-        run, _, _ = sample_generator(entry, ctx, log)
-        rec = task_stage(run, task, ctx, log)
-        return rec["output"], suite_dir / entry.name / "stages" / f"task-{tspec.name}.json"
+    return run_folder(folder, p, size, out=out, device=device, log=log)

@@ -20,7 +20,7 @@ the modality's real **test** split only: accuracy, balanced accuracy and macro o
 (scikit-learn), all fractions in [0, 1].
 
 Reported per budget, modality and arm: the mean over seeds with a 95 % Student-t interval
-(:mod:`bench.metrics.stats`). The **gain** of an arm is its metric minus the ``real`` arm's for the same
+(:mod:`bench.stats`). The **gain** of an arm is its metric minus the ``real`` arm's for the same
 seed and the same real subset (a paired difference, in fraction points: +0.05 = 5 percentage points),
 with its t-interval and a paired test. ``pooled`` averages the evaluated modalities within each seed
 first, then proceeds the same way. A generator is evaluated only on the modalities it covers, so a
@@ -44,7 +44,7 @@ from tqdm import tqdm
 from bench.errors import BenchError
 from bench.io import sha256_array, sha256_json
 from bench.metrics.base import Task
-from bench.metrics.stats import PAIRED_TESTS, paired_test, t_interval
+from bench.stats import PAIRED_TESTS, paired_test, t_interval
 from bench.registry import register_task
 
 ARMS = ("real", "synthetic", "mixed", "real+augment")

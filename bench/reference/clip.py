@@ -15,35 +15,15 @@ generator. Deterministic on CPU for a given seed.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from bench.recipes import ClipRecipe
 from bench.reference.classifier import augment, to_tensor
-
-
-@dataclass
-class ClipRecipe:
-    """Architecture and training recipe of the domain CLIP (recorded in its card and hashed)."""
-
-    embed_dim: int = 128
-    vision_width: int = 128
-    vision_layers: int = 4
-    vision_head_width: int = 32
-    patch_size: int = 4
-    text_width: int = 128
-    text_layers: int = 3
-    text_heads: int = 4
-    context_length: int = 32
-    steps: int = 400
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 40
-    seed: int = 0
 
 
 def model_config(recipe: ClipRecipe, image_size: int) -> dict:

@@ -23,7 +23,7 @@ import contextlib
 import platform
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,78 +32,13 @@ import torch
 from bench.errors import BenchError
 from bench.io import sha256_file
 from bench.reference.classifier import ImageClassifier, balanced_accuracy, predict_proba, train_classifier
-from bench.reference.clip import ClipRecipe, DomainClip, encode_images, encode_texts, train_clip
+from bench.recipes import NAMES, ClassifierRecipe, ClipRecipe, ReferenceRecipe
+from bench.reference.clip import DomainClip, encode_images, encode_texts, train_clip
 from bench.reference.store import load_weights, read_card, save_weights, weights_path
-from bench.specs import project_root
+from bench.specs import project_root, reference_recipe
 from bench.stages import SuiteContext
 
-NAMES = ("clip", "classifier")
 CPU_THREADS = 1  # torch threads while training on CPU (see fixed_cpu_threads)
-
-
-@dataclass
-class ClassifierRecipe:
-    """The label classifier's recipe (see :func:`bench.reference.classifier.train_classifier`)."""
-
-    arch: str = "resnet10t"
-    input_size: int = 0
-    steps: int = 150
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    eval_every: int = 50
-    augment: bool = True
-    seed: int = 0
-
-
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass
-class ReferenceRecipe:
-    classifier: ClassifierRecipe = field(default_factory=ClassifierRecipe)
-    clip: ClipRecipe = field(default_factory=ClipRecipe)
-    pinned: dict[str, str] = field(default_factory=dict)  # name -> sha256 of the shipped weights
-
-    @classmethod
-    def for_profile(cls, profile: str, seed: int = 0) -> "ReferenceRecipe":
-        if profile == "gpu":
-            clf = ClassifierRecipe(arch="resnet18", input_size=64, steps=4000, batch_size=256, lr=1e-3,
-                                   eval_every=500, seed=seed)
-            clip = ClipRecipe(embed_dim=256, vision_width=256, vision_layers=6, vision_head_width=64,
-                              text_width=256, text_layers=4, text_heads=4, steps=4000, batch_size=512,
-                              lr=5e-4, warmup_steps=200, seed=seed)
-        else:
-            clf = ClassifierRecipe(seed=seed)
-            clip = ClipRecipe(embed_dim=64, vision_width=64, vision_layers=2, vision_head_width=32,
-                              text_width=64, text_layers=2, text_heads=2, context_length=16,
-                              steps=150, batch_size=128, lr=1e-3, warmup_steps=15, seed=seed)
-        return cls(clf, clip)
-
-    @classmethod
-    def for_suite(cls, spec, where: str = "") -> "ReferenceRecipe":
-        """The profile's recipe with the suite's ``[reference.classifier]`` / ``[reference.clip]`` changes."""
-        from bench.specs import build_dataclass
-
-        base = cls.for_profile(spec.profile, spec.seed)
-        unknown = sorted(set(spec.reference) - {"classifier", "clip", "pinned"})
-        if unknown:
-            raise BenchError(f"unknown table [reference.{unknown[0]}]", where=where or spec.path,
-                             fix="allowed tables: [reference.classifier], [reference.clip], [reference.pinned]")
-        pinned = spec.reference.get("pinned", {})
-        if pinned and (not isinstance(pinned, dict) or set(pinned) != set(NAMES)
-                       or not all(isinstance(v, str) and SHA256_HEX.fullmatch(v) for v in pinned.values())):
-            raise BenchError("[reference.pinned] must give the sha256 (64 hex digits) of exactly "
-                             f"{' and '.join(NAMES)}", where=where or spec.path,
-                             fix="copy the hashes printed by `medsyn-bench reference train --publish`")
-        parts = {}
-        for name in ("classifier", "clip"):
-            table = spec.reference.get(name, {})
-            if not isinstance(table, dict):
-                raise BenchError(f"reference.{name} must be a table", where=where or spec.path)
-            parts[name] = build_dataclass(type(getattr(base, name)), {**asdict(getattr(base, name)), **table},
-                                          f"{where or spec.path} [reference.{name}]")
-        return cls(parts["classifier"], parts["clip"], dict(pinned))
 
 
 @dataclass
@@ -218,7 +153,7 @@ def fixed_cpu_threads(device: str, n: int = 1):
 
 def train_references(ctx: SuiteContext, recipe: ReferenceRecipe | None = None) -> dict:
     """Train (or skip, if already trained on the same recipe and data) both networks; returns stage records."""
-    recipe = recipe or ReferenceRecipe.for_suite(ctx.spec)
+    recipe = recipe or reference_recipe(ctx.spec)
     folder = reference_dir(ctx)
     data = ctx.data_hashes["dataset_sha256"]
     records = {}
@@ -248,7 +183,7 @@ _LOADED: dict[tuple, References] = {}
 def ensure_references(ctx: SuiteContext) -> References:
     """Load and verify the suite's reference networks once per process and record their hashes in
     ``ctx.reference_hashes``: the shipped ones where the suite pins them, else trained in the run folder."""
-    pinned = ReferenceRecipe.for_suite(ctx.spec).pinned
+    pinned = reference_recipe(ctx.spec).pinned
     if pinned:
         refs = load_shipped(ctx.spec.name, pinned, ctx.device)
     else:
@@ -311,7 +246,7 @@ def suite_reference_dir(suite: str, runs_dir: Path) -> Path:
     from bench.specs import load_suite
 
     spec = load_suite(suite)
-    if ReferenceRecipe.for_suite(spec).pinned:
+    if reference_recipe(spec).pinned:
         return shipped_dir(spec.name)
     return Path(runs_dir) / spec.name / "_shared" / "reference"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text, read_json
-from bench.metrics.stats import wilson_interval
+from bench.stats import wilson_interval
 from bench.stages import now_iso
 
 SCHEMA = "medsyn-bench/ablations/1"

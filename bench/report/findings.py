@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.metrics.stats import wilson_interval
+from bench.stats import wilson_interval
 from bench.report.collection import Entry, Group
 from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, number, per_modality,
                                  pooled, tasks_of, training_compute)
