@@ -49,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where results are published (default: leaderboards/)")
     p.add_argument("--no-publish", action="store_true", help="do not copy results into the leaderboards folder")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
-    p.add_argument("--resume", action="store_true", help="resume a run (the default; kept for clarity)")
     p.add_argument("--fresh", action="store_true", help="delete this suite's run folder first and start over")
     p.add_argument("--generate-only", action="store_true",
                    help="fit and sample the generators, then stop (no tasks, no result files; a later run reuses both)")
@@ -335,9 +334,9 @@ def cmd_data(args) -> int:
 
 
 def cmd_prompts(args) -> int:
-    import csv
-
     from bench.data import load_dataset
+    from bench.data.samples import manifest_template
+    from bench.io import atomic_write_text
     from bench.specs import load_suite
 
     spec = load_suite(args.suite)
@@ -348,17 +347,7 @@ def cmd_prompts(args) -> int:
         for r in reqs:
             print(r.text)
         return 0
-    from bench.io import atomic_write_text
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "prompt", "label", "modality"])
-    for r in reqs:
-        mod = ds.modalities[r.modality]
-        for k in range(n):
-            w.writerow([f"{mod.key}/class{r.label:02d}_{k:05d}.png", r.text, mod.class_names[r.label], mod.key])
-    atomic_write_text(args.out, buf.getvalue())
+    atomic_write_text(args.out, manifest_template(ds, n))
     print(f"wrote {args.out}: {len(reqs)} prompts × {n} images; save each image at the listed path")
     return 0
 
@@ -567,7 +556,7 @@ def cmd_foundation(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from bench.generators.export import export_suite_generator
+    from bench.run import export_suite_generator
 
     out = export_suite_generator(args.suite, args.generator, Path(args.out), Path(args.runs_dir), args.data_root,
                                  args.download)

@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.data import load_dataset
 from bench.data.sample_set import FORMAT, read_sample_set
 from bench.errors import BenchError
-from bench.generators.base import Samples
+from bench.data.samples import Samples, read_samples
 from bench.io import run_lock, sha256_file
 from bench.reference.pinned import ensure_references
 from bench.results import git_commit, package_versions, read_result, write_result
@@ -84,7 +84,6 @@ def publish_run_samples(spec, dataset, runs_dir: Path, boards: Path, names: list
     """Write ``samples/<g>.npz`` from the sampled run folders ``runs/<suite>/<g>/samples`` (e.g. after
     ``run --generate-only``), so that results published before sample sets existed can adopt them."""
     from bench.data.sample_set import write_sample_set
-    from bench.generators.base import read_samples
 
     written = []
     for name in names:

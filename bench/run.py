@@ -18,7 +18,8 @@ import numpy as np
 
 from bench.data import Dataset, load_dataset
 from bench.errors import BenchError
-from bench.generators.base import Generator, Samples, read_samples, write_samples
+from bench.data.samples import Samples, read_samples, write_samples
+from bench.generators.base import Generator
 from bench.data.sample_set import write_sample_set
 from bench.io import atomic_write_bytes, run_lock, sha256_json
 from bench.registry import generator_class, task_class
@@ -138,21 +139,18 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
-                     fit_only: bool = False) -> tuple[GeneratorRun | None, dict, dict | None]:
-    """Fit and sample one generator (each a resumable stage); returns its run and the two stage records
-    (``fit_only``: only the fit's record, the others None)."""
-    spec, dataset = ctx.spec, ctx.dataset
-    folder = ctx.suite_dir / entry.name
+def build_generator(entry: GeneratorEntry, ctx: SuiteContext):
+    """The generator of one leaderboard row, as a run uses it: validated parameters, its work folder
+    ``runs/<suite>/<name>/fit``, the suite's shared folder, its budget share and, for generators that
+    check themselves against the reference networks (the LDM), the judge (reference classifier) and the
+    training curve's FD scorer (domain-CLIP features), so that generators never import the metrics."""
     cls = generator_class(entry.model.kind)
     params = build_dataclass(cls.Params, entry.model.params, f"{entry.model.path} [params]")
-    gen = cls(entry.name, params, dataset, folder / "fit", entry.modalities, ctx.device)
+    gen = cls(entry.name, params, ctx.dataset, ctx.suite_dir / entry.name / "fit", entry.modalities, ctx.device)
     gen.budget_scale = entry.budget_scale
     gen.shared_dir = ctx.shared_dir
-
-    fit_inputs = {"model": dataclasses.asdict(entry.model) | {"path": None}, "data": ctx.data_hashes["dataset_sha256"],
-                  "modalities": entry.modalities, "budget": entry.budget, "budget_scale": entry.budget_scale}
-    if hasattr(gen, "judge"):  # generators that check themselves against the reference classifier (LDM)
+    if hasattr(gen, "judge"):
+        from bench.metrics.fidelity import fd_scorer
         from bench.reference.classifier import predict_proba
         from bench.reference.clip import encode_images
         from bench.reference.pinned import ensure_references
@@ -160,8 +158,21 @@ def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
         refs = ensure_references(ctx)
         gen.judge = lambda images: predict_proba(refs.classifier, images, device=ctx.device).argmax(1)
         gen.judge_sha256 = refs.hashes["classifier"]
-        gen.embed = lambda images: encode_images(refs.clip, images, device=ctx.device)
+        gen.fd_to = fd_scorer(lambda images: encode_images(refs.clip, images, device=ctx.device))
         gen.ignore_autoencoder_gate = ctx.ignore_autoencoder_gate
+    return gen
+
+
+def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
+                     fit_only: bool = False) -> tuple[GeneratorRun | None, dict, dict | None]:
+    """Fit and sample one generator (each a resumable stage); returns its run and the two stage records
+    (``fit_only``: only the fit's record, the others None)."""
+    spec, dataset = ctx.spec, ctx.dataset
+    folder = ctx.suite_dir / entry.name
+    gen = build_generator(entry, ctx)
+    fit_inputs = {"model": dataclasses.asdict(entry.model) | {"path": None}, "data": ctx.data_hashes["dataset_sha256"],
+                  "modalities": entry.modalities, "budget": entry.budget, "budget_scale": entry.budget_scale}
+    if hasattr(gen, "judge"):
         fit_inputs["judge"] = gen.judge_sha256
     log(f"[{entry.name}] fit")
     fit = ctx.stage(folder, "fit", fit_inputs, lambda: gen.fit() or {})
@@ -414,6 +425,51 @@ def run_foundation_suite(suite: str, generator: str, runs_dir: Path = Path("runs
         run, _, _ = sample_generator(entry, ctx, log)
         rec = task_stage(run, task, ctx, log)
         return rec["output"], suite_dir / entry.name / "stages" / f"task-{tspec.name}.json"
+
+
+def load_fitted_generator(suite: str, name: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
+                          allow_download: bool = False, log=print):
+    """The suite's generator ``name`` with the state ``medsyn-bench run`` fitted in ``runs_dir``, built
+    as the run builds it (:func:`build_generator`), on the CPU; refused if it has not been fitted."""
+    spec = load_suite(suite)
+    dataset = load_dataset(spec, data_root, allow_download)
+    (entry,) = select_entries(spec, generator_entries(spec, dataset), [name])
+    folder = Path(runs_dir) / spec.name / entry.name
+    if not (folder / "stages" / "fit.json").is_file():
+        runs = "" if Path(runs_dir) == Path("runs") else f" --runs-dir {runs_dir}"
+        raise BenchError(f"{entry.name} has not been fitted", where=str(folder),
+                         fix=f"run `medsyn-bench run --suite {suite} --generators {entry.name} --generate-only"
+                             f"{runs}` first")
+    gen = build_generator(entry, suite_context(spec, dataset, Path(runs_dir) / spec.name, "cpu", log))
+    gen.load()
+    return gen
+
+
+def export_suite_generator(suite: str, name: str, out: Path, runs_dir: Path = Path("runs"),
+                           data_root: str | None = None, allow_download: bool = False, log=print) -> Path:
+    """``medsyn-bench export``: the suite's fitted LDM ``name`` as a diffusers pipeline folder ``out``
+    (:func:`bench.generators.export.export_pipeline`)."""
+    from bench.generators.export import export_pipeline
+    from bench.generators.ldm import LDMGenerator
+    from bench.io import read_json
+
+    spec = load_suite(suite)
+    dataset = load_dataset(spec, data_root, allow_download)
+    (entry,) = select_entries(spec, generator_entries(spec, dataset), [name])
+    if not issubclass(generator_class(entry.model.kind), LDMGenerator):
+        raise BenchError(f"{name!r} is a {entry.model.kind!r} generator: only latent diffusion models (kind ldm) "
+                         "export as a diffusers pipeline", where=entry.model.path,
+                         fix="export one of the suite's ldm generators (medsyn-bench list models)")
+    gen = load_fitted_generator(suite, name, runs_dir, data_root, allow_download, log)
+    if not gen.ae.info.get("cache_hit", True):  # load() just trained a new one: not what the UNet learnt on
+        raise BenchError(f"the autoencoder {name} was fitted with is no longer in the suite's cache",
+                         where=str(gen.shared_dir), fix=f"refit: `medsyn-bench run --suite {suite} --generators "
+                                                        f"{name} --generate-only --fresh` (or restore the cache)")
+    fit = read_json(Path(runs_dir) / spec.name / name / "stages" / "fit.json")
+    log(f"[{name}] exporting to {out}")
+    return export_pipeline(gen, Path(out), {
+        "suite_version": spec.version, "fit_input_hash": fit.get("input_hash"), "fit_finished": fit.get("finished"),
+        "suite_sampling": {"seed": spec.sampling.seed, "n_per_prompt": spec.sampling.n_per_prompt}})
 
 
 SUBMISSION_NAME = r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,63}"

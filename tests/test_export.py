@@ -74,9 +74,9 @@ def exported(tmp_path_factory):
 @pytest.fixture(scope="module")
 def suite_ldm(exported):
     """The suite's own LDM, loaded from the run folder as the export loaded it."""
-    from bench.generators.export import load_suite_generator
+    from bench.run import load_fitted_generator
 
-    return load_suite_generator("smoke", "ldm-tiny", exported[0])  # MEDSYN_HOME is still the fixture's
+    return load_fitted_generator("smoke", "ldm-tiny", exported[0])  # MEDSYN_HOME is still the fixture's
 
 
 def scorer(dataset, folder: Path, root: Path):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bench.errors import BenchError
-from bench.generators.base import read_samples, write_samples
+from bench.data.samples import read_samples, write_samples
 from bench.registry import generator_class
 
 

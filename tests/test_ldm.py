@@ -201,7 +201,7 @@ def test_diffusers_pipeline_generator(smoke_dataset, tmp_path):
 def test_sample_grid_png(fitted, smoke_dataset, tmp_path):
     from PIL import Image
 
-    from bench.generators.base import write_samples
+    from bench.data.samples import write_samples
     from bench.report.grid import write_grid
 
     _, gen, _ = fitted
@@ -228,7 +228,9 @@ def test_autoencoder_gate_refuses_the_unet_unless_ignored(smoke_dataset, tmp_pat
     assert not (gen.workdir / "unet-ema.safetensors").exists()  # no UNet was trained
 
     gen.ignore_autoencoder_gate = True
-    gen.embed = lambda images: images.reshape(len(images), -1, 3).mean(axis=1)  # 3 features: mean colour
+    from bench.metrics.fidelity import fd_scorer
+
+    gen.fd_to = fd_scorer(lambda images: images.reshape(len(images), -1, 3).mean(axis=1))  # 3 features: mean colour
     info = gen.fit()  # the autoencoder comes from the cache; the UNet trains
     gate = info["autoencoder_gate"]
     assert gate["measured"] and not gate["passed"] and gate["ignored"] and gate["drop_points"] == 100.0

@@ -37,7 +37,7 @@ LEAK_WORDS = GENS + ("answer_key", "is_real", '"source"', '"origin"', "holdout",
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory, smoke_dataset):
     """Run folders of two fake generators for the smoke suite: noise images and copies of train images."""
-    from bench.generators.base import Samples, write_samples
+    from bench.data.samples import Samples, write_samples
 
     ds = smoke_dataset
     root = tmp_path_factory.mktemp("runs")

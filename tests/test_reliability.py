@@ -30,7 +30,7 @@ def small_spec(spec_home):
 
 def _cmd(runs: Path) -> list[str]:
     return [sys.executable, "-m", "bench.cli", "run", "--suite", "smoke", "--runs-dir", str(runs),
-            "--no-publish", "--device", "cpu", "--generators", GENERATORS, "--resume"]
+            "--no-publish", "--device", "cpu", "--generators", GENERATORS]
 
 
 def _run(runs: Path, env: dict, kill_after: float | None = None) -> float:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench.generators.base import Samples
+from bench.data.samples import Samples
 from bench.stats import paired_test, t_interval
 from bench.metrics.utility import UtilityTask, classification_metrics
 

@@ -104,9 +104,3 @@ def png_bytes(arr: np.ndarray, channels: int) -> bytes:
 
 def write_png(path: Path, arr: np.ndarray, channels: int) -> None:
     atomic_write_bytes(path, png_bytes(arr, channels))
-
-
-def png_round_trip(arr: np.ndarray, channels: int) -> np.ndarray:
-    """What a generator's image looks like after it is saved as PNG and read back (3 channels)."""
-    back = np.asarray(Image.open(io.BytesIO(png_bytes(arr, channels))))
-    return np.repeat(back[..., None], 3, axis=2) if back.ndim == 2 else back

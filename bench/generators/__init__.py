@@ -1,5 +1,5 @@
 """Generators: the LDM, sanity baselines and external images, all behind one interface."""
 
-from bench.generators.base import Generator, Samples
+from bench.generators.base import Generator
 
-__all__ = ["Generator", "Samples"]
+__all__ = ["Generator"]

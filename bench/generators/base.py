@@ -8,96 +8,15 @@ specialist). ``fit`` trains and saves its state to the work folder and returns c
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from bench.data.dataset import Dataset, PromptRequest
-from bench.data.images import read_image, to_array, write_png
+from bench.data.samples import Samples
 from bench.errors import BenchError
-from bench.io import atomic_write_text
-
-
-@dataclass
-class Samples:
-    """Generated images (uint8, (N, S, S, 3)) and, per image, the prompt it was asked for."""
-
-    images: np.ndarray
-    requests: list[PromptRequest]
-    seeds: list[int] = field(default_factory=list)
-
-    def __post_init__(self):
-        if len(self.images) != len(self.requests):
-            raise BenchError(f"{len(self.images)} images for {len(self.requests)} prompts")
-        if not self.seeds:
-            self.seeds = [0] * len(self.requests)
-
-    @property
-    def classes(self) -> np.ndarray:
-        return np.array([r.cls for r in self.requests], dtype=np.int64)
-
-    @property
-    def modality(self) -> np.ndarray:
-        return np.array([r.modality for r in self.requests], dtype=np.int64)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.array([r.label for r in self.requests], dtype=np.int64)
-
-    @property
-    def texts(self) -> list[str]:
-        return [r.text for r in self.requests]
-
-
-MANIFEST_COLUMNS = ("path", "prompt", "label", "modality", "seed")
-
-
-def write_samples(folder: Path, samples: Samples, dataset: Dataset) -> Path:
-    """Write one PNG per image (native channels) and ``manifest.csv``; returns the manifest path."""
-    from tqdm import tqdm
-
-    rows = []
-    counters: dict[int, int] = {}
-    for img, req, seed in tqdm(list(zip(samples.images, samples.requests, samples.seeds)),
-                               desc="writing PNGs", unit="img", leave=False):
-        mod = dataset.modalities[req.modality]
-        k = counters.get(req.cls, 0)
-        counters[req.cls] = k + 1
-        rel = f"{mod.key}/class{req.label:02d}_{k:05d}.png"
-        write_png(folder / rel, img, mod.channels)
-        rows.append({"path": rel, "prompt": req.text, "label": mod.class_names[req.label],
-                     "modality": mod.key, "seed": seed})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return atomic_write_text(folder / "manifest.csv", buf.getvalue())
-
-
-def read_samples(folder: Path, dataset: Dataset) -> Samples:
-    """Read back what :func:`write_samples` wrote (after the PNG round trip)."""
-    from bench.data.folder import read_csv_rows
-    from bench.data.images import safe_path
-
-    manifest = folder / "manifest.csv"
-    rows = read_csv_rows(manifest, required=("path", "prompt"))
-    lookup = dataset.prompt_lookup()
-    images, reqs, seeds = [], [], []
-    for i, row in enumerate(rows, start=2):
-        where = f"{manifest} line {i}"
-        if row["prompt"] not in lookup:
-            raise BenchError(f"unknown prompt {row['prompt']!r}", where=where,
-                             fix="use the prompts listed by: medsyn-bench prompts --suite SUITE")
-        path = safe_path(folder, row["path"], where)
-        arr, _ = to_array(read_image(path, where), dataset.image_size, where)
-        images.append(arr)
-        reqs.append(lookup[row["prompt"]])
-        seeds.append(int(row["seed"]) if row.get("seed", "").lstrip("-").isdigit() else 0)
-    return Samples(np.stack(images), reqs, seeds)
 
 
 class Generator:

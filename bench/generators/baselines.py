@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.data.dataset import PromptRequest
-from bench.generators.base import Generator, Samples
+from bench.data.samples import Samples
+from bench.generators.base import Generator
 from bench.io import atomic_save_npz
 from bench.registry import register_generator
 

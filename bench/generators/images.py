@@ -15,7 +15,8 @@ import numpy as np
 
 from bench.data.dataset import PromptRequest
 from bench.errors import BenchError
-from bench.generators.base import Generator, Samples, read_samples
+from bench.data.samples import Samples, read_samples
+from bench.generators.base import Generator
 from bench.registry import register_generator
 
 

@@ -24,7 +24,8 @@ import torch
 from bench.data.dataset import PromptRequest
 from bench.errors import BenchError
 from bench.generators.autoencoder import AutoencoderSpec, decode, prepare_autoencoder
-from bench.generators.base import Generator, Samples
+from bench.data.samples import Samples
+from bench.generators.base import Generator
 from bench.generators.compute import count_flops, n_params
 from bench.generators.ldm_training import TrainConfig, adopt_checkpoints, train_unet
 from bench.generators.text_encoder import DEFAULT_TEXT_ENCODER, encode_prompts, resolve_encoder
@@ -185,7 +186,8 @@ class LDMGenerator(Generator):
         resolve_encoder(p.text_encoder)  # a missing local folder fails here, before any work
         self.judge = None  # uint8 images → predicted global classes (the reference classifier), set by the run
         self.judge_sha256 = ""  # its weights' hash
-        self.embed = None  # uint8 images → reference features (the domain CLIP's), for the curve's FD
+        # real images → (images → FD to them in the reference features), handed by the run for the curve
+        self.fd_to = None
         self.ignore_autoencoder_gate = False  # train the UNet even when the autoencoder failed its gate
         self.stop_after: int | None = None  # tests: simulate a kill after this many steps
         self.loss_hook = None  # tests: replace the loss (e.g. inject a NaN)
@@ -270,20 +272,18 @@ class LDMGenerator(Generator):
         cfg = self._train_config()
         prompts = self.dataset.prompt_requests(self.modalities)
 
-        real_stats = None
-        if self.embed is not None and self.params.curve_samples:
-            from bench.metrics.fidelity import feature_stats
-
+        fd_val = None
+        if self.fd_to is not None and self.params.curve_samples:
             val = self.dataset.splits["val"]
-            real_stats = feature_stats(self.embed(val.images[np.isin(val.modality, self.modalities)]))
+            fd_val = self.fd_to(val.images[np.isin(val.modality, self.modalities)])
 
         def curve_point(step: int, model) -> dict:
-            return self._conditional_accuracy(model, ae, table, prompts, real_stats)
+            return self._conditional_accuracy(model, ae, table, prompts, fd_val)
 
         p = self.params
         curve_key = sha256_json({"sampler": p.sampler, "steps": p.sample_steps, "guidance": p.guidance_scale,
                                  "settings": SAMPLING_SETTINGS, "spacing": p.timestep_spacing, "n": p.curve_samples,
-                                 "judge": self.judge_sha256, "fd": self.embed is not None, "ema": p.use_ema,
+                                 "judge": self.judge_sha256, "fd": self.fd_to is not None, "ema": p.use_ema,
                                  "fields": 2})[:16]
 
         trajectory = {k: v for k, v in dataclasses.asdict(self.params).items() if k not in NOT_TRAJECTORY}
@@ -334,13 +334,12 @@ class LDMGenerator(Generator):
         return verdict
 
     @torch.no_grad()
-    def _conditional_accuracy(self, unet, ae, table, prompts, real_stats=None) -> dict:
+    def _conditional_accuracy(self, unet, ae, table, prompts, fd_val=None) -> dict:
         """Share of ``curve_samples`` samples per prompt (fixed noise) that the judge puts in the asked-for
         class, overall and per modality, and (``modality_accuracy``) in any class of the asked-for
-        modality (a sample of the right modality but the wrong class counts there only); with
-        ``real_stats`` (mean, covariance of the validation images' reference features) also the FD of
-        those samples to the validation images (``fd_val``: few samples, so biased upwards; comparable
-        between checkpoints and runs of the same spec size)."""
+        modality (a sample of the right modality but the wrong class counts there only); with ``fd_val``
+        (images → their FD to the validation images) also that FD (``fd_val``: few samples, so biased
+        upwards; comparable between checkpoints and runs of the same spec size)."""
         n = self.params.curve_samples
         samples = self._sample_with(unet, ae, table, prompts, n, seed=10_007 + self.params.seed)
         pred = np.asarray(self.judge(samples.images))
@@ -353,10 +352,8 @@ class LDMGenerator(Generator):
                "modality_accuracy": float(in_modality.mean()),
                "per_modality_modality_accuracy": {k: float(in_modality[names == k].mean())
                                                   for k in dict.fromkeys(names)}}
-        if real_stats is not None:
-            from bench.metrics.fidelity import feature_stats, frechet_distance
-
-            out["fd_val"] = float(frechet_distance(*feature_stats(self.embed(samples.images)), *real_stats))
+        if fd_val is not None:
+            out["fd_val"] = float(fd_val(samples.images))
         return out
 
     def load(self) -> None:

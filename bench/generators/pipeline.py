@@ -28,7 +28,8 @@ from PIL import Image
 
 from bench.data.dataset import PromptRequest
 from bench.errors import BenchError
-from bench.generators.base import Generator, Samples
+from bench.data.samples import Samples
+from bench.generators.base import Generator
 from bench.registry import register_generator
 
 

@@ -249,3 +249,14 @@ def bootstrap_ci(metric: Callable[..., float], *arrays: np.ndarray, n_boot: int 
     estimate = metric(*arrays) if bias_corrected else None
     lo, hi = percentile_interval(bootstrap(metric, *arrays, n_boot=n_boot, seed=seed), level, estimate)
     return float(lo), float(hi)
+
+
+def fd_scorer(embed):
+    """``embed`` (images → features) → a scorer ``real images → (images → Fréchet distance to them)``:
+    what the run hands the LDM for its training curve, so generators need not import the metrics."""
+
+    def fd_to(real_images):
+        real = feature_stats(embed(real_images))
+        return lambda images: frechet_distance(*feature_stats(embed(images)), *real)
+
+    return fd_to

@@ -59,7 +59,7 @@ def create_study(suite: str, generators: list[str], n: int, runs_dir: Path = Pat
     from bench.data import load_dataset
     from bench.data.folder import read_csv_rows
     from bench.data.images import png_bytes
-    from bench.generators.base import read_samples
+    from bench.data.samples import read_samples
     from bench.specs import load_suite
 
     generators = [g.strip() for g in generators if g.strip()]

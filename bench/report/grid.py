@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench.errors import BenchError
-from bench.generators.base import read_samples
+from bench.data.samples import read_samples
 
 LABEL_H = 14  # px of text above each row
 GAP = 12  # px between the real and the generated block

@@ -138,21 +138,6 @@ def per_modality(result: dict, key: str, modality: str, family: str | None = Non
     return None, None
 
 
-def metric_modalities(result: dict) -> list[str]:
-    """Modalities that some task reports per-modality numbers for."""
-    out: list[str] = []
-    for _, m in tasks_of(result, None):
-        pm = m.get("per_modality")
-        if isinstance(pm, dict):
-            out += [k for k in pm if k not in out and isinstance(pm[k], dict)]
-    return out
-
-
-def smallest_budget(result: dict) -> str | None:
-    budgets = [b for b in (result.get("data") or {}).get("budgets", {}) if str(b).isdigit()]
-    return min(budgets, key=int) if budgets else None
-
-
 def utility_gains(result: dict) -> dict:
     """``gains[budget][modality][arm][metric] = {"mean", "ci", "p_value"}`` of the utility task, or {}."""
     m = family_task(result, "utility") or {}
