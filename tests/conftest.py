@@ -61,11 +61,11 @@ def smoke_runs(tmp_path_factory):
     rendered into a private leaderboards folder), shared by every test that needs real outputs (CPU time
     is scarce). Returns the runs folder; the leaderboards folder is its sibling ``leaderboards``."""
     from bench.report import render_all
-    from bench.run import run_suite
+    from bench.run import RunOptions, run_suite
 
     root = tmp_path_factory.mktemp("smoke-e2e")
     runs, boards = root / "runs", root / "leaderboards"
-    run_suite("smoke", runs, device="cpu", publish_dir=boards, log=lambda m: None)
+    run_suite("smoke", RunOptions(runs, device="cpu", publish_dir=boards), log=lambda m: None)
     render_all("smoke", boards, out=lambda m: None)
     return runs
 
@@ -76,3 +76,14 @@ def smoke_baselines(smoke_runs):
     from bench.io import read_json
 
     return {g: read_json(smoke_runs / "smoke" / g / "result.json") for g in ("holdout", "memoriser", "noise")}
+
+
+def browser_or_skip(found: str | None, what: str) -> str:
+    """The browser binary a test needs; without one it is skipped on a developer's machine, and it
+    fails under CI (``CI`` set), where `.ci/run` installs Debian's chromium: no test is skipped there."""
+    if found:
+        return found
+    message = f"no headless browser for {what} (install Debian's `chromium`; .ci/run does)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -130,21 +130,33 @@ def test_the_checker_sees_imports_inside_functions_and_relative_ones():
     assert not any("bench/report/fake.py" in p for p in problems)  # report → data and → base are allowed
 
 
-def test_the_base_layer_and_the_suite_specs_load_without_torch_or_pil():
-    """The base layer imports no torch or PIL, and suites and tasks load with neither in sys.modules."""
+def test_the_base_layer_and_every_spec_load_without_torch_or_pil():
+    """The base layer imports no torch or PIL, and every suite, task and model spec loads (parameters
+    validated) with neither in sys.modules."""
     modules = [m for m in LAYERS["base"][0] if m.endswith(".py")]
     code = "\n".join([
         "import sys",
         *[f"import {m[:-3].replace('/', '.').removesuffix('.__init__')}" for m in modules],
-        "from bench.specs import list_suites, list_tasks, load_suite, load_task, reference_recipe",
+        "from bench.specs import list_models, list_suites, list_tasks, load_model, load_suite, load_task, "
+        "reference_recipe",
         "for n in list_suites(): reference_recipe(load_suite(n))",
         "for n in list_tasks(): load_task(n)",
+        "for n in list_models(): load_model(n)",
         "bad = sorted(m for m in ('torch', 'PIL', 'diffusers', 'transformers') if m in sys.modules)",
         "print('loaded:', bad)",
         "sys.exit(1 if bad else 0)",
     ])
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "loaded: []" in out.stdout
+
+
+def test_built_in_generators_use_the_parameters_specs_validate():
+    from bench.recipes import GENERATOR_PARAMS
+    from bench.registry import generator_class
+
+    for kind, params in GENERATOR_PARAMS.items():
+        assert generator_class(kind).Params is params, kind
 
 
 def test_the_python_versions_allowed_are_the_ones_that_work():

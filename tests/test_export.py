@@ -53,7 +53,7 @@ curve_samples = 0
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """(runs folder, export folder): the micro ldm-tiny fitted on the smoke suite, then exported by the CLI."""
-    from bench.run import run_suite
+    from bench.run import RunOptions, run_suite
 
     home = tmp_path_factory.mktemp("home")
     for d in ("tasks", "models"):
@@ -65,7 +65,7 @@ def exported(tmp_path_factory):
     runs, out = home / "runs", home / "export"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDSYN_HOME", str(home))
-        run_suite("smoke", runs, only=["ldm-tiny"], device="cpu", publish_dir=None, fit_only=True)
+        run_suite("smoke", RunOptions(runs, only=["ldm-tiny"], device="cpu", fit_only=True))
         assert main(["export", "--suite", "smoke", "--generator", "ldm-tiny", "--out", str(out),
                      "--runs-dir", str(runs)]) == 0
         yield runs, out
@@ -80,7 +80,8 @@ def suite_ldm(exported):
 
 
 def scorer(dataset, folder: Path, root: Path):
-    from bench.generators.pipeline import DiffusersPipelineGenerator, PipelineParams
+    from bench.generators.pipeline import DiffusersPipelineGenerator
+    from bench.recipes import PipelineParams
 
     params = build_dataclass(PipelineParams, {"path": str(folder)}, "test")
     return DiffusersPipelineGenerator("exported", params, dataset, root / "exported" / "fit")

@@ -4,6 +4,7 @@ Accelerate path, NaN handling, and the diffusers-pipeline generator. Tiny sizes:
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from bench.errors import BenchError
-from bench.generators.ldm import LDMGenerator, LDMParams
+from bench.generators.ldm import LDMGenerator
+from bench.recipes import LDMParams
 from bench.generators.ldm_training import TrainingStopped
 from bench.specs import build_dataclass
 
@@ -76,7 +78,7 @@ def test_sample_is_deterministic_at_the_dataset_resolution(fitted, smoke_dataset
     assert s1.images.shape == (2 * len(prompts), 28, 28, 3) and s1.images.dtype == np.uint8
     grey = [i for i, r in enumerate(s1.requests) if smoke_dataset.modalities[r.modality].channels == 1]
     assert grey and all((s1.images[i, ..., 0] == s1.images[i, ..., 2]).all() for i in grey)
-    info = gen.last_sample_info
+    info = s1.info
     assert info["flops"] > 0 and info["unet_evaluations"] == 2 * len(prompts) * 3 * 2
     reloaded = make(smoke_dataset, root)
     reloaded.load()
@@ -165,7 +167,8 @@ def test_diffusers_pipeline_generator(smoke_dataset, tmp_path):
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from bench.generators.pipeline import DiffusersPipelineGenerator, PipelineParams
+    from bench.generators.pipeline import DiffusersPipelineGenerator
+    from bench.recipes import PipelineParams
     from bench.generators.text_encoder import resolve_encoder
 
     torch.manual_seed(0)
@@ -405,3 +408,34 @@ def test_offset_noise_and_spacing_reach_training_and_sampler(smoke_dataset, tmp_
     sched2 = _scheduler(gen2.params, gen2._noise_config())
     sched2.set_timesteps(4)
     assert int(sched2.timesteps[0]) == 800  # DPM-Solver's "leading": T - T/(steps + 1), rounded down
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_cpu_processes_fit_a_tiny_unet(tmp_path):
+    """The distributed path: `accelerate launch --num_processes 2` on CPU trains one UNet on two processes
+    (different images per process), the main process writes the checkpoints, and the loss is finite."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
+    assert launcher, "accelerate's launcher is installed with the package"
+    script = Path(__file__).parent / "scripts" / "tiny_unet_fit.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    # accelerate's multi-process launcher (torchrun underneath); with no GPU, the fit's Accelerator(cpu=True)
+    # joins the process group over gloo on this machine (--cpu alone would start one process: its
+    # multi-CPU path needs MPI)
+    out = subprocess.run([launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+                          str(script), str(tmp_path)], capture_output=True, text=True, timeout=600, env=env,
+                         cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr[-3000:]
+    facts = [json.loads((tmp_path / f"facts-{r}.json").read_text()) for r in (0, 1)]
+    assert all(f["num_processes"] == 2 and f["steps"] == 4 for f in facts)
+    assert facts[0]["images_seen"] == 4 * 8 * 2
+    assert all(np.isfinite(f["final_loss"]) for f in facts)
+    assert facts[0]["final_loss"] != facts[1]["final_loss"]  # each process trained on its own images
+    assert facts[0]["checkpoints"] == facts[1]["checkpoints"] == ["step-000002", "step-000004"]
+    assert (tmp_path / "checkpoints" / "step-000004").is_dir()

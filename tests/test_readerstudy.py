@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import browser_or_skip
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -426,9 +427,7 @@ class _Server:
 
 
 def test_browser_end_to_end(runs_dir, tmp_path):
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("no Chromium installed (apt-get install -y chromium) - browser end-to-end test skipped")
+    chromium = browser_or_skip(_chromium(), "the reader-study app (or set MEDSYN_CHROMIUM)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[dev]')")
     st, readers = make_study(runs_dir, tmp_path / "s", n=8, readers=1)
     with _Server(create_app([st.folder])) as url, sync_api.sync_playwright() as p:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import browser_or_skip
 
-from bench.io import atomic_write_json, sha256_json
+from bench.io import atomic_write_json, read_json, sha256_json
 from bench.results import validate_result
 
 MODS = ("bloodmnist", "breastmnist")
@@ -445,10 +446,7 @@ def browser_args(browser: str, profile: Path) -> list[str]:
 def test_page_in_headless_browser(demo_board, tmp_path):
     from bench.report.leaderboard import POOLED_HEADERS, render_leaderboard
 
-    browser = find_browser()
-    if browser is None:
-        pytest.skip("no headless browser found (install Debian's `chromium`, or set MEDSYN_BROWSER to a "
-                    "Chrome/Chromium binary)")
+    browser = browser_or_skip(find_browser(), "the leaderboard page (or set MEDSYN_BROWSER to a Chrome/Chromium binary)")
     shutil.copytree(demo_board[0], tmp_path / "demo")  # its figures included
     publish(tmp_path, hostile_results())
     render_leaderboard("demo", tmp_path, out=lambda s: None)
@@ -479,7 +477,7 @@ def test_page_in_headless_browser(demo_board, tmp_path):
 
 
 def test_closest_pair_fields_are_matched_by_name():
-    from bench.report.figures import parse_pair
+    from bench.report.figures.closest_pairs import parse_pair
 
     syn, train = tile(1, True), tile(2, False)
     # sorted keys, as result files store them: "sample_index" sorts before "synthetic"
@@ -490,3 +488,21 @@ def test_closest_pair_fields_are_matched_by_name():
     a, b, d = parse_pair([png_b64(syn), png_b64(train), 0.2])
     assert (a[..., 0] == syn).all() and d == 0.2
     assert parse_pair({"synthetic": "not a png", "train": 3}) is None
+
+
+def test_the_memorisation_figure_draws_each_modalitys_near_copy_threshold():
+    """The histogram's data holds the thresholds the memorisation task writes (thresholds[space][modality]):
+    the figure once looked them up under another key and never drew the line."""
+    from bench.report.collection import load_collection
+    from bench.report.figures.memorisation_distances import memorisation_hist_data
+
+    root = Path(__file__).resolve().parent.parent
+    coll = load_collection("smoke", root / "leaderboards")
+    data = {e.name: thr for e, _, _, thr in memorisation_hist_data(coll.main.entries)}
+    assert data and set(data) <= {e.name for e in coll.main.entries}
+    for name, thresholds in data.items():
+        committed = read_json(root / "leaderboards" / "smoke" / "results" / f"{name}.json")
+        written = committed["metrics"]["memorisation"]["thresholds"]["clip"]
+        assert thresholds == {m: written[m] for m in committed["generator"]["modalities"]}, name
+    assert set(data["ldm-tiny"]) == {"bloodmnist", "organamnist", "breastmnist"}
+    assert set(data["ldm-tiny@breastmnist"]) == {"breastmnist"}  # a specialist: its own modality's

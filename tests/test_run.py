@@ -14,7 +14,7 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.io import atomic_write_json, run_lock
 from bench.results import read_result, validate_result
-from bench.run import run_suite
+from bench.run import RunOptions, run_suite
 from bench.stages import stage
 
 BASELINES = ["holdout", "noise"]
@@ -37,7 +37,7 @@ def baseline_suite(spec_home):
 
 def test_run_writes_valid_results_and_resumes(baseline_suite, tmp_path):
     runs, pub = tmp_path / "runs", tmp_path / "pub"
-    paths = run_suite("smoke", runs, publish_dir=pub, device="cpu", log=lambda m: None)
+    paths = run_suite("smoke", RunOptions(runs, publish_dir=pub, device="cpu"), log=lambda m: None)
     assert {p.name for p in paths} == {"result.json", "holdout.json", "noise.json"}
     r = read_result(pub / "smoke" / "results" / "holdout.json")
     assert r["generator"]["role"] == "baseline" and r["seeds"]["sampling"] == 0
@@ -46,24 +46,24 @@ def test_run_writes_valid_results_and_resumes(baseline_suite, tmp_path):
     assert len(r["gallery"]) == 21
     marker = runs / "smoke" / "holdout" / "stages" / "sample.json"
     before = marker.stat().st_mtime_ns
-    run_suite("smoke", runs, publish_dir=pub, device="cpu", log=lambda m: None)
+    run_suite("smoke", RunOptions(runs, publish_dir=pub, device="cpu"), log=lambda m: None)
     assert marker.stat().st_mtime_ns == before  # finished stage skipped
 
 
 def test_changed_inputs_redo_stage(baseline_suite, tmp_path):
     runs = tmp_path / "runs"
-    run_suite("smoke", runs, only=["holdout"], device="cpu", log=lambda m: None)
+    run_suite("smoke", RunOptions(runs, only=["holdout"], device="cpu"), log=lambda m: None)
     path = baseline_suite / "tasks" / "smoke.toml"
     path.write_text(path.read_text().replace("n_per_prompt = 20", "n_per_prompt = 3"))
     logs = []
-    run_suite("smoke", runs, only=["holdout"], device="cpu", log=logs.append)
+    run_suite("smoke", RunOptions(runs, only=["holdout"], device="cpu"), log=logs.append)
     assert any("sample: inputs changed, redoing" in m for m in logs)
     assert len(list((runs / "smoke" / "holdout" / "samples").rglob("*.png"))) == 21 * 3
 
 
 def test_unknown_generator_filter(baseline_suite, tmp_path):
     with pytest.raises(BenchError, match="(?s)unknown generator 'gan'.*holdout"):
-        run_suite("smoke", tmp_path, only=["gan"], device="cpu", log=lambda m: None)
+        run_suite("smoke", RunOptions(tmp_path, only=["gan"], device="cpu"), log=lambda m: None)
 
 
 def test_stage_marker_skips_and_redoes(tmp_path):
@@ -128,7 +128,7 @@ def test_second_process_is_locked_out(tmp_path):
 
 
 def test_schema_refuses_bad_results(baseline_suite, tmp_path):
-    run_suite("smoke", tmp_path, only=["noise"], device="cpu", log=lambda m: None)
+    run_suite("smoke", RunOptions(tmp_path, only=["noise"], device="cpu"), log=lambda m: None)
     r = json.loads((tmp_path / "smoke" / "noise" / "result.json").read_text())
     validate_result(r, "ok")
     r["data"]["dataset_sha256"] = "not-a-hash"

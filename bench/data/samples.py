@@ -54,6 +54,7 @@ class Samples:
     images: np.ndarray
     requests: list[PromptRequest]
     seeds: list[int] = field(default_factory=list)
+    info: dict = field(default_factory=dict)  # how they were made (sampler, steps, FLOPs, wall time), if known
 
     def __post_init__(self):
         if len(self.images) != len(self.requests):

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from bench.data.dataset import PromptRequest
 from bench.data.samples import Samples
 from bench.generators.base import Generator
 from bench.io import atomic_save_npz
+from bench.recipes import MemoriserParams
 from bench.registry import register_generator
 
 
@@ -52,9 +52,7 @@ class MemoriserGenerator(Generator):
 
     role = "baseline"
 
-    @dataclass
-    class Params:
-        sigma: float = field(default=2.0, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
+    Params = MemoriserParams
 
     def sample(self, prompts: list[PromptRequest], n: int, seed: int) -> Samples:
         self.check_prompts(prompts)

@@ -8,7 +8,6 @@ that leaves the folder (``..``, absolute, symlinks pointing out).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from bench.data.dataset import PromptRequest
 from bench.errors import BenchError
 from bench.data.samples import Samples, read_samples
 from bench.generators.base import Generator
+from bench.recipes import ImageFolderParams
 from bench.registry import register_generator
 
 
@@ -25,10 +25,7 @@ class ImageFolderGenerator(Generator):
     role = "external"
     machine_params = ("folder",)  # a place on the submitter's machine: not published (see run.published_spec)
 
-    @dataclass
-    class Params:
-        folder: str = ""
-        manifest: str = "manifest.csv"
+    Params = ImageFolderParams
 
     def _folder(self) -> Path:
         if not self.params.folder:

@@ -244,7 +244,9 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
     n = len(latents)
 
     def micro_batch(step: int, micro: int):
-        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 64 + micro)
+        # each process draws its own images (process 0 the single-process ones), so N processes see N batches
+        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 64 + micro
+                                            + 1_000_000_007 * acc.process_index)
         idx = (torch.randint(0, n, (cfg.batch,), generator=gen) if weights is None
                else torch.multinomial(weights, cfg.batch, replacement=True, generator=gen))
         x0 = latents[idx]
@@ -315,6 +317,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
                                 {"wall_s": wall, "loss": loss, "curve": state["curve"], "run_key": run_key}, keep)
         if stop_after is not None and done >= stop_after:
             raise TrainingStopped(f"stopped after step {done}")
+    acc.wait_for_everyone()  # the main process's last checkpoint is on disk before any process reports
     wall = state["wall_s"] + time.perf_counter() - t0 - eval_s
     ema_unet = acc.unwrap_model(unet)
     return {

@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import inspect
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,19 +29,8 @@ from bench.data.dataset import PromptRequest
 from bench.errors import BenchError
 from bench.data.samples import Samples
 from bench.generators.base import Generator
+from bench.recipes import PipelineParams
 from bench.registry import register_generator
-
-
-@dataclass
-class PipelineParams:
-    path: str = field(default="", metadata={"check": lambda v: bool(v), "why": "give the pipeline folder"})
-    num_inference_steps: int = field(default=20, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
-    guidance_scale: float = 7.5
-    height: int = 0  # 0 = the pipeline's default
-    width: int = 0
-    batch: int = field(default=8, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
-    dtype: str = field(default="auto", metadata={"choices": ("auto", "float32", "float16", "bfloat16")})
-    extra: dict = field(default_factory=dict)  # further keyword arguments of the pipeline's __call__
 
 
 @register_generator("diffusers-pipeline")
@@ -61,7 +49,6 @@ class DiffusersPipelineGenerator(Generator):
         self.folder = folder
         self.export_info = _export_info(folder)  # None for any other pipeline
         self.pipe = None
-        self.last_sample_info: dict = {}
 
     def load(self) -> None:
         from diffusers import DiffusionPipeline
@@ -115,9 +102,9 @@ class DiffusersPipelineGenerator(Generator):
                 out = self.pipe(prompt=q.text, num_images_per_prompt=k, generator=gen, **kwargs).images
                 images += [_to_suite(np.asarray(im), size, grey) for im in out]
                 reqs += [q] * k
-        self.last_sample_info = {"pipeline": type(self.pipe).__name__, "sampling_wall_s": time.perf_counter() - t0,
-                                 "num_inference_steps": p.num_inference_steps, "device": self.device}
-        return Samples(np.stack(images), reqs, [seed] * len(reqs))
+        info = {"pipeline": type(self.pipe).__name__, "sampling_wall_s": time.perf_counter() - t0,
+                "num_inference_steps": p.num_inference_steps, "device": self.device}
+        return Samples(np.stack(images), reqs, [seed] * len(reqs), info)
 
     def _sample_as_suite(self, prompts: list[PromptRequest], n: int, seed: int) -> Samples:
         """An exported suite LDM: image k of class c starts from the suite's noise for (seed, c, k), and
@@ -147,10 +134,10 @@ class DiffusersPipelineGenerator(Generator):
                 latents = pipe(**kwargs).images
             images.append(decode(pipe.vae, latents / pipe.vae.config.scaling_factor, self.dataset.image_size,
                                  grey[b:b + batch]))
-        self.last_sample_info = {"pipeline": type(pipe).__name__, "exported_from": info["generator"],
-                                 "sampling_wall_s": time.perf_counter() - t0, "num_inference_steps": steps,
-                                 "guidance_scale": guidance, "device": self.device}
-        return Samples(np.concatenate(images), reqs, [seed] * len(reqs))
+        facts = {"pipeline": type(pipe).__name__, "exported_from": info["generator"],
+                 "sampling_wall_s": time.perf_counter() - t0, "num_inference_steps": steps,
+                 "guidance_scale": guidance, "device": self.device}
+        return Samples(np.concatenate(images), reqs, [seed] * len(reqs), facts)
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(PipelineParams)}

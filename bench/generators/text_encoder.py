@@ -15,8 +15,8 @@ import torch
 
 from bench.errors import BenchError
 from bench.io import atomic_write_bytes, sha256_json
+from bench.recipes import DEFAULT_TEXT_ENCODER
 
-DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 UNCONDITIONAL = ""  # the empty prompt: the "no text" condition of classifier-free guidance
 
 

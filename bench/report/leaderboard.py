@@ -231,7 +231,7 @@ def render_markdown(coll: Collection) -> str:
                 "[ablations.md](ablations.md) (`medsyn-bench ablations`).", ""]
     figs = figure_files(coll)
     if figs and main is not None:
-        from bench.report.figures import caption
+        from bench.report.figures.captions import caption
 
         out += ["## Figures", ""]
         for f in figs:
@@ -367,7 +367,7 @@ def figure_html(path: Path, caption: str) -> str:
 
 
 def render_html(coll: Collection) -> str:
-    from bench.report.figures import caption, modality_of_figure, slug
+    from bench.report.figures.captions import caption, modality_of_figure, slug
 
     title = f"medsyn-bench leaderboard: {coll.suite}"
     body = [f"<h1>{e(title)}</h1>",
