@@ -24,9 +24,8 @@ Errors print one message with the file at fault and a fix; add --debug for the t
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None,
-                   help="folder of MedMNIST .npz files or of a CSV corpus (default: $MEDSYN_DATA or the suite's [data] root)")
-    p.add_argument("--download", action="store_true",
-                   help="download missing MedMNIST files with the medmnist package (needs network)")
+                   help="folder of MedMNIST .npz files or of a CSV corpus (default: $MEDSYN_DATA or the suite's "
+                        "[data] root); missing MedMNIST files: `medsyn-bench data download`")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     q = dsub.add_parser("info", help="splits, classes, prompts and hashes of a suite's data")
     q.add_argument("--suite", default="smoke")
+    _add_data_args(q)
+    q = dsub.add_parser("download", help="fetch a suite's missing MedMNIST files into the data root (needs network; "
+                                         "the only command that downloads anything)")
+    q.add_argument("--suite", required=True)
     _add_data_args(q)
     q = dsub.add_parser("make-sample", help="rebuild the embedded sample from the full MedMNIST files")
     q.add_argument("--data-root", required=True, help="folder with bloodmnist.npz, organamnist.npz, breastmnist.npz")
@@ -262,7 +265,7 @@ def cmd_run(args) -> int:
     only = [g.strip() for g in args.generators.split(",")] if args.generators else None
     paths = run_suite(args.suite, RunOptions(
         Path(args.runs_dir), args.data_root, only, args.device, None if args.no_publish else Path(args.leaderboards_dir),
-        args.download, args.fresh, args.ignore_autoencoder_gate, args.generate_only, args.fit_only, args.settings))
+        args.fresh, args.ignore_autoencoder_gate, args.generate_only, args.fit_only, args.settings))
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     print(f"run folders: {Path(args.runs_dir).resolve() / Path(args.suite).stem}")
     published = [p for p in paths if "results" in p.parts]
@@ -300,6 +303,17 @@ def cmd_list(args) -> int:
 
 
 def cmd_data(args) -> int:
+    if args.data_command == "download":
+        from bench.data.medmnist import fetch_missing
+        from bench.specs import load_suite
+
+        spec = load_suite(args.suite)
+        if spec.data.source != "medmnist":
+            raise BenchError(f"suite {spec.name!r} reads {spec.data.source!r} data: nothing to download",
+                             where=spec.path, fix="download applies to suites with [data] source = \"medmnist\"")
+        paths = fetch_missing(spec.data.subsets, spec.data.image_size, args.data_root or spec.data.root or None)
+        print(f"{len(paths)} files in {paths[0].parent}" if paths else "no files")
+        return 0
     if args.data_command == "make-sample":
         from bench.data.medmnist import EMBEDDED_FILE, make_embedded_sample
 
@@ -315,7 +329,7 @@ def cmd_data(args) -> int:
     from bench.specs import load_suite
 
     spec = load_suite(args.suite)
-    ds = load_dataset(spec, args.data_root, args.download)
+    ds = load_dataset(spec, args.data_root)
     h = ds.hashes()
     print(f"suite {spec.name}: source {spec.data.source}, {ds.image_size} px, dataset sha256 {h['dataset_sha256']}")
     for name, s in ds.splits.items():
@@ -339,7 +353,7 @@ def cmd_prompts(args) -> int:
     from bench.specs import load_suite
 
     spec = load_suite(args.suite)
-    ds = load_dataset(spec, args.data_root, args.download)
+    ds = load_dataset(spec, args.data_root)
     n = args.n or spec.sampling.n_per_prompt
     reqs = ds.prompt_requests()
     if not args.out:
@@ -357,7 +371,7 @@ def cmd_reader_study(args) -> int:
 
         study, readers = create_study(args.suite, args.generators.split(","), args.n, Path(args.runs_dir),
                                       Path(args.out) if args.out else None, args.readers, args.seed, args.title,
-                                      args.data_root, args.download)
+                                      args.data_root)
         print("reader codes (give one to each reader):")
         for r in readers:
             print(f"  {r.name}: {r.code}")
@@ -413,7 +427,7 @@ def cmd_submit(args) -> int:
     from bench.run import submit_images
 
     paths = submit_images(args.suite, Path(args.images), args.name, Path(args.runs_dir), Path(args.leaderboards_dir),
-                          args.data_root, args.device, args.download)
+                          args.data_root, args.device)
     published = [p for p in paths if "results" in p.parts]
     print(f"\nsubmitted {args.name}: {published[0] if published else paths[0]}")
     render_all(published[0].parent.parent.name, Path(args.leaderboards_dir))
@@ -427,7 +441,7 @@ def cmd_check(args) -> int:
     from bench.specs import load_suite
 
     spec = load_suite(args.suite)
-    ds = load_dataset(spec, args.data_root, args.download)
+    ds = load_dataset(spec, args.data_root)
     t0 = time.perf_counter()
     report = check_submission(Path(args.images), ds, spec.sampling.n_per_prompt, suite=spec.name)
     for line in report.problem_lines() + report.warning_lines():
@@ -448,7 +462,7 @@ def cmd_rescore(args) -> int:
     split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else None  # noqa: E731
     results = rescore_suite(args.suite, Path(args.leaderboards_dir), Path(args.runs_dir), args.data_root,
                             split(args.generators), split(args.tasks), args.device, not args.no_publish,
-                            args.download, args.from_runs)
+                            args.from_runs)
     for r in results:
         print(f"rescored {r['generator']['name']}: {', '.join(r['rescored']['tasks'])}")
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
@@ -466,8 +480,7 @@ def cmd_reference(args) -> int:
     if args.reference_command == "train":
         from bench.run import resolve_device
 
-        refs = pinned.train_for_suite(args.suite, Path(args.runs_dir), args.data_root, resolve_device(args.device),
-                                      args.download)
+        refs = pinned.train_for_suite(args.suite, Path(args.runs_dir), args.data_root, resolve_device(args.device))
         for name, sha in refs.hashes.items():
             print(f"{name:<11} sha256 {sha}  ({refs.folder / (name + '.safetensors')})")
         if args.publish:
@@ -505,8 +518,7 @@ def cmd_utility(args) -> int:
     from bench.run import run_task
 
     t0 = time.perf_counter()
-    out = run_task(args.suite, "utility", args.generator, Path(args.runs_dir), args.data_root, args.device,
-                   args.download)
+    out = run_task(args.suite, "utility", args.generator, Path(args.runs_dir), args.data_root, args.device)
     print(format_gains(out))
     print(f"\ndone in {time.perf_counter() - t0:.1f} s; metrics in "
           f"{Path(args.runs_dir).resolve() / Path(args.suite).stem / args.generator / 'stages' / 'task-utility.json'}")
@@ -520,7 +532,7 @@ def cmd_grid(args) -> int:
     from bench.specs import load_suite
 
     spec = load_suite(args.suite)
-    ds = load_dataset(spec, args.data_root, args.download)
+    ds = load_dataset(spec, args.data_root)
     path = write_grid(Path(args.runs_dir) / spec.name / args.generator, ds, args.out, n_gen=args.n)
     print(f"wrote {path}")
     return 0
@@ -547,7 +559,7 @@ def cmd_foundation(args) -> int:
             raise BenchError("--suite needs --generator", where="medsyn-bench foundation",
                              fix="name one of the suite's generators, e.g. --generator holdout")
         metrics, out = run_foundation_suite(args.suite, args.generator, Path(args.runs_dir), args.data_root,
-                                            args.device, args.download)
+                                            args.device)
     print(format_table(metrics["probes"]))
     print(f"\ndone in {time.perf_counter() - t0:.1f} s; result: {out}")
     return 0
@@ -557,8 +569,7 @@ def cmd_foundation(args) -> int:
 def cmd_export(args) -> int:
     from bench.run import export_suite_generator
 
-    out = export_suite_generator(args.suite, args.generator, Path(args.out), Path(args.runs_dir), args.data_root,
-                                 args.download)
+    out = export_suite_generator(args.suite, args.generator, Path(args.out), Path(args.runs_dir), args.data_root)
     print(f"wrote {out}\nload it with: DiffusionPipeline.from_pretrained({str(out)!r}); score it as a "
           f"diffusers-pipeline generator with path = {str(out)!r}")
     return 0

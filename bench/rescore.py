@@ -114,7 +114,7 @@ def without_machine_paths(obj):
 
 def rescore_suite(suite: str, leaderboards_dir: Path | None = None, runs_dir: Path = Path("runs"),
                   data_root: str | None = None, only: list[str] | None = None, task_names: list[str] | None = None,
-                  device: str = "auto", publish: bool = True, allow_download: bool = False,
+                  device: str = "auto", publish: bool = True,
                   from_runs: bool = False, log=print) -> list[dict]:
     """Rescore the suite's published results (or those in ``only``) on its tasks (or ``task_names``);
     returns the new results, and with ``publish`` writes them over the published ones. Stages go to
@@ -128,7 +128,7 @@ def rescore_suite(suite: str, leaderboards_dir: Path | None = None, runs_dir: Pa
         if unknown:
             raise BenchError(f"suite {spec.name!r} has no task {unknown[0]!r}", where=spec.path,
                              fix=f"tasks of this suite: {', '.join(spec.tasks)}")
-    dataset = load_dataset(spec, data_root, allow_download)
+    dataset = load_dataset(spec, data_root)
     suite_dir = Path(runs_dir) / spec.name
     out = []
     with run_lock(suite_dir):

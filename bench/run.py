@@ -342,7 +342,6 @@ class RunOptions:
     only: list[str] | None = None  # a subset of the suite's generators
     device: str = "auto"
     publish_dir: Path | None = None  # leaderboards folder to publish results and sample sets into
-    allow_download: bool = False  # let the medmnist package fetch missing data files
     fresh: bool = False  # delete the suite's run folder first
     ignore_autoencoder_gate: bool = False
     generate_only: bool = False  # fit and sample, no tasks, no result files
@@ -363,7 +362,7 @@ def run_suite(suite: str, options: RunOptions | None = None, entries: list[Gener
     o = options or RunOptions()
     runs_dir, data_root, only, device, publish_dir = o.runs_dir, o.data_root, o.only, o.device, o.publish_dir
     spec = load_suite(suite)
-    dataset = load_dataset(spec, data_root, o.allow_download)
+    dataset = load_dataset(spec, data_root)
     suite_dir = Path(runs_dir) / spec.name
     written = []
     with run_lock(suite_dir):
@@ -395,7 +394,7 @@ def run_suite(suite: str, options: RunOptions | None = None, entries: list[Gener
 
 
 def run_task(suite: str, task_name: str, generator: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
-             device: str = "auto", allow_download: bool = False, log=print) -> dict:
+             device: str = "auto", log=print) -> dict:
     """Run one task of a suite for one of its generators alone; returns the task's metrics.
 
     The generator's fit and sample stages are reused (or run first) and the task's suite-level
@@ -406,7 +405,7 @@ def run_task(suite: str, task_name: str, generator: str, runs_dir: Path = Path("
     if task_name not in spec.tasks:
         raise BenchError(f"suite {spec.name!r} does not run task {task_name!r}", where=spec.path,
                          fix=f"tasks of this suite: {', '.join(spec.tasks) or '(none)'}")
-    dataset = load_dataset(spec, data_root, allow_download)
+    dataset = load_dataset(spec, data_root)
     suite_dir = Path(runs_dir) / spec.name
     with run_lock(suite_dir):
         ctx = suite_context(spec, dataset, suite_dir, device, log)
@@ -418,7 +417,7 @@ def run_task(suite: str, task_name: str, generator: str, runs_dir: Path = Path("
 
 
 def run_foundation_suite(suite: str, generator: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
-                         device: str = "auto", allow_download: bool = False, log=print) -> tuple[dict, Path]:
+                         device: str = "auto", log=print) -> tuple[dict, Path]:
     """Run the foundation task of ``suite`` for one of its generators, whether or not the suite lists
     the task (fit and sample are reused from the suite's run folder when done). Returns the task's
     output and its stage marker ``runs/<suite>/<generator>/stages/task-foundation.json``; the
@@ -426,7 +425,7 @@ def run_foundation_suite(suite: str, generator: str, runs_dir: Path = Path("runs
     from bench.metrics.foundation import FoundationTask, task_params
 
     spec = load_suite(suite)
-    dataset = load_dataset(spec, data_root, allow_download)
+    dataset = load_dataset(spec, data_root)
     suite_dir = Path(runs_dir) / spec.name
     with run_lock(suite_dir):
         ctx = suite_context(spec, dataset, suite_dir, device, log)
@@ -440,12 +439,11 @@ def run_foundation_suite(suite: str, generator: str, runs_dir: Path = Path("runs
         return rec["output"], suite_dir / entry.name / "stages" / f"task-{tspec.name}.json"
 
 
-def load_fitted_generator(suite: str, name: str, runs_dir: Path = Path("runs"), data_root: str | None = None,
-                          allow_download: bool = False, log=print):
+def load_fitted_generator(suite: str, name: str, runs_dir: Path = Path("runs"), data_root: str | None = None, log=print):
     """The suite's generator ``name`` with the state ``medsyn-bench run`` fitted in ``runs_dir``, built
     as the run builds it (:func:`build_generator`), on the CPU; refused if it has not been fitted."""
     spec = load_suite(suite)
-    dataset = load_dataset(spec, data_root, allow_download)
+    dataset = load_dataset(spec, data_root)
     (entry,) = select_entries(spec, generator_entries(spec, dataset), [name])
     folder = Path(runs_dir) / spec.name / entry.name
     if not (folder / "stages" / "fit.json").is_file():
@@ -459,7 +457,7 @@ def load_fitted_generator(suite: str, name: str, runs_dir: Path = Path("runs"), 
 
 
 def export_suite_generator(suite: str, name: str, out: Path, runs_dir: Path = Path("runs"),
-                           data_root: str | None = None, allow_download: bool = False, log=print) -> Path:
+                           data_root: str | None = None, log=print) -> Path:
     """``medsyn-bench export``: the suite's fitted LDM ``name`` as a diffusers pipeline folder ``out``
     (:func:`bench.generators.export.export_pipeline`)."""
     from bench.generators.export import export_pipeline
@@ -467,13 +465,13 @@ def export_suite_generator(suite: str, name: str, out: Path, runs_dir: Path = Pa
     from bench.io import read_json
 
     spec = load_suite(suite)
-    dataset = load_dataset(spec, data_root, allow_download)
+    dataset = load_dataset(spec, data_root)
     (entry,) = select_entries(spec, generator_entries(spec, dataset), [name])
     if not issubclass(generator_class(entry.model.kind), LDMGenerator):
         raise BenchError(f"{name!r} is a {entry.model.kind!r} generator: only latent diffusion models (kind ldm) "
                          "export as a diffusers pipeline", where=entry.model.path,
                          fix="export one of the suite's ldm generators (medsyn-bench list models)")
-    gen = load_fitted_generator(suite, name, runs_dir, data_root, allow_download, log)
+    gen = load_fitted_generator(suite, name, runs_dir, data_root, log=log)
     if not gen.ae.info.get("cache_hit", True):  # load() just trained a new one: not what the UNet learnt on
         raise BenchError(f"the autoencoder {name} was fitted with is no longer in the suite's cache",
                          where=str(gen.shared_dir), fix=f"refit: `medsyn-bench run --suite {suite} --generators "
@@ -490,7 +488,7 @@ SUBMISSION_NAME = r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,63}"
 
 def submit_images(suite: str, folder: Path, name: str, runs_dir: Path = Path("runs"),
                   publish_dir: Path | None = Path("leaderboards"), data_root: str | None = None,
-                  device: str = "auto", allow_download: bool = False, log=print) -> list[Path]:
+                  device: str = "auto", log=print) -> list[Path]:
     """Score an external generator's image folder (``manifest.csv``: path,prompt) on a suite.
 
     The folder is checked first (:func:`bench.data.submission.check_submission`): any problem stops
@@ -512,7 +510,7 @@ def submit_images(suite: str, folder: Path, name: str, runs_dir: Path = Path("ru
     if name in spec.generators.models or any(name.startswith(f"{m}@") for m in spec.generators.specialists):
         raise BenchError(f"{name!r} is one of the suite's own generators", where="--name",
                          fix="choose another name for the submission")
-    report = check_submission(folder, load_dataset(spec, data_root, allow_download), spec.sampling.n_per_prompt,
+    report = check_submission(folder, load_dataset(spec, data_root), spec.sampling.n_per_prompt,
                               suite=spec.name)
     if not report.ok:
         raise BenchError(report.summary() + ":\n" + "\n".join(report.problem_lines(limit=50)), where="--images",
@@ -523,6 +521,6 @@ def submit_images(suite: str, folder: Path, name: str, runs_dir: Path = Path("ru
     cls = generator_class("images")
     build_dataclass(cls.Params, model.params, f"submission {name}")
     entry = GeneratorEntry(name, model, cls.role, None)
-    return run_suite(suite, RunOptions(runs_dir, data_root, None, device, publish_dir, allow_download),
+    return run_suite(suite, RunOptions(runs_dir, data_root, None, device, publish_dir),
                      entries=[entry], log=log)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -71,11 +73,37 @@ def test_count_and_md5_mismatch_are_warnings(tmp_path):
 def test_missing_data_root_and_file(tmp_path, monkeypatch):
     monkeypatch.delenv("MEDSYN_DATA", raising=False)
     with pytest.raises(BenchError, match="--data-root"):
-        mm.locate("bloodmnist", 28, None, False)
+        mm.locate("bloodmnist", 28, None)
     with pytest.raises(BenchError, match="not a folder"):
-        mm.locate("bloodmnist", 28, str(tmp_path / "nope"), False)
-    with pytest.raises(BenchError, match="bloodmnist.npz not found"):
-        mm.locate("bloodmnist", 28, str(tmp_path), False)
+        mm.locate("bloodmnist", 28, str(tmp_path / "nope"))
+    with pytest.raises(BenchError, match="bloodmnist.npz not found") as err:
+        mm.locate("bloodmnist", 28, str(tmp_path))
+    assert "medsyn-bench data download" in err.value.render()  # loading never downloads: one explicit command does
+
+
+def test_data_download_is_the_one_network_path(tmp_path, monkeypatch, capsys):
+    """`medsyn-bench data download` fetches only the missing files, through the medmnist package (here a
+    stand-in that writes the file, as the real one does after its HTTP download); nothing else downloads."""
+    import medmnist
+
+    from bench.cli import main
+
+    calls = []
+
+    class FakeDataset:
+        def __init__(self, split, download, root, size):
+            calls.append((type(self).__name__, split, download, size))
+            write_npz(Path(root) / "organamnist.npz", classes=11)
+
+    monkeypatch.setattr(medmnist, "OrganAMNIST", type("OrganAMNIST", (FakeDataset,), {}))
+    for subset in ("bloodmnist", "breastmnist"):
+        write_npz(tmp_path / f"{subset}.npz")
+    assert main(["data", "download", "--suite", "small", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert calls == [("OrganAMNIST", "train", True, 28)]
+    assert "bloodmnist.npz: present" in out and "organamnist.npz: downloading" in out
+    assert (tmp_path / "organamnist.npz").is_file()
+    assert main(["data", "download", "--suite", "smoke"]) == 2  # the embedded sample: nothing to download
 
 
 def test_corrupt_npz(tmp_path):

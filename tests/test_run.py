@@ -89,17 +89,25 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp file left behind
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
 def test_read_only_folder(tmp_path):
+    """A folder the process may not write: one clear error, the old file intact. Root ignores directory
+    permissions, so under root (CI) the folder is made immutable instead (chattr +i: EPERM even for root)."""
     ro = tmp_path / "ro"
     ro.mkdir()
     atomic_write_json(ro / "r.json", {"v": 1})
-    ro.chmod(0o555)
+    as_root = os.geteuid() == 0
+    if as_root:
+        subprocess.run(["chattr", "+i", str(ro)], check=True)
+    else:
+        ro.chmod(0o555)
     try:
         with pytest.raises(BenchError, match="writable"):
             atomic_write_json(ro / "r.json", {"v": 2})
     finally:
-        ro.chmod(0o755)
+        if as_root:
+            subprocess.run(["chattr", "-i", str(ro)], check=True)
+        else:
+            ro.chmod(0o755)
     assert json.loads((ro / "r.json").read_text()) == {"v": 1}
 
 

@@ -43,7 +43,7 @@ def _cap(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
-def load_dataset(spec: SuiteSpec, data_root: str | None = None, allow_download: bool = False) -> Dataset:
+def load_dataset(spec: SuiteSpec, data_root: str | None = None) -> Dataset:
     d = spec.data
     where = f"{spec.path} [data]"
     if d.source == "folder":
@@ -61,8 +61,7 @@ def load_dataset(spec: SuiteSpec, data_root: str | None = None, allow_download: 
             arrays, index = mm.load_embedded(subset)
             prov[subset] = {"file": "bench/data/embedded/" + mm.EMBEDDED_FILE.name, "note": "embedded stratified sample"}
         else:
-            arrays, w, prov[subset] = mm.load_subset(subset, d.image_size, data_root or d.root or None,
-                                                     allow_download)
+            arrays, w, prov[subset] = mm.load_subset(subset, d.image_size, data_root or d.root or None)
             warnings += w
             index = {s: np.arange(len(arrays[s][1])) for s in arrays}
         for s in ("train", "val", "test"):

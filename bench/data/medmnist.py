@@ -96,7 +96,8 @@ def download(subset: str, size: int, root: Path) -> Path:
     return root / file_name(subset, size)
 
 
-def locate(subset: str, size: int, root: str | None, allow_download: bool) -> Path:
+def data_folder(root: str | None, subset: str) -> Path:
+    """The data root (``--data-root``, else ``$MEDSYN_DATA``), refused if unset or not a folder."""
     folder = data_root(root)
     if folder is None:
         raise BenchError(f"no data root for MedMNIST subset {subset!r}",
@@ -104,13 +105,34 @@ def locate(subset: str, size: int, root: str | None, allow_download: bool) -> Pa
     if not folder.is_dir():
         raise BenchError("data root is not a folder", where=str(folder),
                          fix="pass --data-root DIR or set MEDSYN_DATA to a folder of MedMNIST .npz files")
+    return folder
+
+
+def locate(subset: str, size: int, root: str | None) -> Path:
+    """The official file of a subset in the data root; never downloads (see :func:`fetch_missing`)."""
+    folder = data_folder(root, subset)
     path = folder / file_name(subset, size)
     if not path.is_file():
-        if allow_download:
-            return download(subset, size, folder)
         raise BenchError(f"{file_name(subset, size)} not found in the data root", where=str(folder),
-                         fix=f"copy the official file there, or rerun with --download")
+                         fix="copy the official file there, or fetch it (network needed): "
+                             "medsyn-bench data download --suite SUITE --data-root DIR")
     return path
+
+
+def fetch_missing(subsets: list[str], size: int, root: str | None, log=print) -> list[Path]:
+    """The one place the suite reaches the network: download the official files of ``subsets`` that are
+    not in the data root yet, with the ``medmnist`` package (``medsyn-bench data download``)."""
+    out = []
+    for subset in subsets:
+        folder = data_folder(root, subset)
+        path = folder / file_name(subset, size)
+        if path.is_file():
+            log(f"  {path.name}: present")
+        else:
+            log(f"  {path.name}: downloading")
+            path = download(subset, size, folder)
+        out.append(path)
+    return out
 
 
 def open_npz(path: Path, what: str, fix: str):
@@ -169,10 +191,10 @@ def _check_labels(labels: np.ndarray, n: int, where: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def load_subset(subset: str, size: int, root: str | None, allow_download: bool = False):
+def load_subset(subset: str, size: int, root: str | None):
     """Load one official file; returns (arrays by split, warnings, provenance)."""
     meta = info(subset)
-    path = locate(subset, size, root, allow_download)
+    path = locate(subset, size, root)
     arrays = read_npz(path)
     warnings = []
     counts = {s: len(arrays[s][1]) for s in OFFICIAL_SPLITS}

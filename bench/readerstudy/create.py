@@ -54,7 +54,7 @@ def _round_robin(groups: dict, k: int, rng: np.random.Generator) -> list:
 
 def create_study(suite: str, generators: list[str], n: int, runs_dir: Path = Path("runs"),
                  out: Path | None = None, readers: int = 3, seed: int = 0, title: str = "Reader study",
-                 data_root: str | None = None, allow_download: bool = False, log=print) -> tuple[Study, list[Reader]]:
+                 data_root: str | None = None, log=print) -> tuple[Study, list[Reader]]:
     """Create the study folder ``out``; returns the study and its readers (with their sign-in codes)."""
     from bench.data import load_dataset
     from bench.data.folder import read_csv_rows
@@ -73,7 +73,7 @@ def create_study(suite: str, generators: list[str], n: int, runs_dir: Path = Pat
     if readers < 1:
         raise BenchError("--readers must be at least 1", fix="e.g. --readers 3")
     spec = load_suite(suite)
-    dataset = load_dataset(spec, data_root, allow_download)
+    dataset = load_dataset(spec, data_root)
     out = Path(out) if out else Path("studies") / f"{spec.name}-{now_iso()[:19].replace(':', '').replace('-', '')}"
     if out.exists() and any(out.iterdir()):
         raise BenchError("the study folder exists and is not empty", where=str(out),

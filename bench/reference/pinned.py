@@ -251,8 +251,7 @@ def suite_reference_dir(suite: str, runs_dir: Path) -> Path:
     return Path(runs_dir) / spec.name / "_shared" / "reference"
 
 
-def train_for_suite(suite: str, runs_dir: Path, data_root: str | None = None, device: str = "cpu",
-                    allow_download: bool = False, log=print) -> References:
+def train_for_suite(suite: str, runs_dir: Path, data_root: str | None = None, device: str = "cpu", log=print) -> References:
     """Train (or find already trained in the run folder) and verify a suite's reference networks,
     whether or not it ships some: the deliberate act that makes new networks (see :func:`publish_trained`)."""
     from bench.data import load_dataset
@@ -260,7 +259,7 @@ def train_for_suite(suite: str, runs_dir: Path, data_root: str | None = None, de
     from bench.specs import load_suite
 
     spec = load_suite(suite)
-    dataset = load_dataset(spec, data_root, allow_download)
+    dataset = load_dataset(spec, data_root)
     suite_dir = Path(runs_dir) / spec.name
     with run_lock(suite_dir):
         ctx = SuiteContext(spec, dataset, suite_dir, device, log=log)
