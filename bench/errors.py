@@ -20,3 +20,16 @@ class BenchError(Exception):
         if self.fix:
             text += f"\n  fix: {self.fix}"
         return text
+
+
+class NonFiniteLoss(BenchError):
+    """A training loss became NaN or infinite: the one error every training loop of the suite raises."""
+
+
+def check_loss(loss: float, what: str, step: int, steps: int | None = None, *, where: str | None = None,
+               fix: str = "lower the learning rate (or use mixed_precision = \"no\"), then rerun") -> float:
+    """``loss`` if it is finite, else :class:`NonFiniteLoss` naming what was trained and at which step."""
+    if loss != loss or loss in (float("inf"), float("-inf")):
+        at = f"step {step}" + (f" of {steps}" if steps else "")
+        raise NonFiniteLoss(f"{what}: training loss became {loss} at {at}", where=where, fix=fix)
+    return loss

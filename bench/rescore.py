@@ -140,6 +140,11 @@ def rescore_suite(suite: str, leaderboards_dir: Path | None = None, runs_dir: Pa
                                  f"{r['data']['dataset_sha256'][:16]}…, this suite's is "
                                  f"{ctx.data_hashes['dataset_sha256'][:16]}…)", where=str(boards / spec.name / "results"),
                                  fix="rescore with the data the suite was published on (--data-root)")
+            partial = task_names and set(task_names) != set(spec.tasks)
+            if partial and r["reference"] != ctx.reference_hashes:  # old-network numbers beside new hashes
+                raise BenchError(f"result {name!r} was scored through other reference networks, so every task "
+                                 "must be rescored", where=str(boards / spec.name / "results" / f"{name}.json"),
+                                 fix="rescore without --tasks")
         if from_runs:
             publish_run_samples(spec, dataset, runs_dir, boards, list(old))
         runs = {name: samples_of(r, boards, dataset) for name, r in old.items()}  # every file checked first

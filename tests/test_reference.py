@@ -8,7 +8,9 @@ import pytest
 from bench.cli import main
 from bench.errors import BenchError
 from bench.reference.classifier import train_classifier
-from bench.reference.clip import ClipRecipe, DomainClip, encode_images, encode_texts, tokenize, train_clip
+from bench.recipes import ClipRecipe
+from bench.reference.clip import DomainClip, encode_images, encode_texts, train_clip
+from bench.reference.contrastive import tokenize
 from bench.reference.pinned import NAMES, load_references, verify_references
 from bench.reference.store import card_path, load_weights, save_weights, weights_path
 

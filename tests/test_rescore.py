@@ -228,3 +228,20 @@ def test_a_submission_lands_in_the_main_table_of_the_committed_smoke_leaderboard
     assert r["reference"] == read_result(BOARDS / "smoke" / "results" / "holdout.json")["reference"]
     assert r["samples"]["sha256"] == sha256_file(boards / "smoke" / "samples" / "new-user-gen.npz")
     assert list(_absolute_paths(r)) == [] and str(sub) not in json.dumps(r)
+
+
+def test_a_partial_rescore_through_other_networks_is_refused(tmp_path):
+    """Numbers from the old networks must not sit beside the new networks' hashes in one result."""
+    from bench.io import atomic_write_json
+    from bench.rescore import rescore_suite
+
+    boards = tmp_path / "lb"
+    for part in ("results", "samples"):
+        shutil.copytree(BOARDS / "smoke" / part, boards / "smoke" / part)
+    r = read_json(boards / "smoke" / "results" / "noise.json")
+    r["reference"]["clip"] = "e" * 64  # scored through another CLIP
+    atomic_write_json(boards / "smoke" / "results" / "noise.json", r)
+    with pytest.raises(BenchError, match="every task must be rescored"):
+        rescore_suite("smoke", boards, tmp_path / "runs", only=["noise"], task_names=["alignment"], device="cpu",
+                      publish=False, log=lambda m: None)
+    assert read_json(boards / "smoke" / "results" / "noise.json")["reference"]["clip"] == "e" * 64  # untouched

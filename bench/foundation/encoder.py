@@ -8,7 +8,7 @@ e.g. end-diastole and end-systole, reach the embedding) and projected to ``embed
 image is a sequence of one frame. Text side: open_clip's causal text transformer and BPE tokenizer.
 
 Pretraining is the domain CLIP's recipe (:mod:`bench.reference.clip`): symmetric InfoNCE with a learned
-temperature (:func:`bench.reference.clip.info_nce`), AdamW, warm-up then cosine decay, random shifts
+temperature (:func:`bench.reference.contrastive.info_nce`), AdamW, warm-up then cosine decay, random shifts
 (the same for every frame of a sequence) and flips, a fixed number of seeded steps.
 """
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.reference.clip import cosine_lr, info_nce, tokenize
+from bench.reference.contrastive import cosine_lr, decay_groups, tokenize, train_contrastive
 
 
 @dataclass
@@ -120,34 +120,23 @@ def augment_sequences(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def pretrain(frames: np.ndarray, texts: list[str], cfg: EncoderConfig, *, steps: int, batch_size: int = 64,
              lr: float = 2e-3, weight_decay: float = 0.1, seed: int = 0, device: str = "cpu",
              log=None) -> tuple[FoundationClip, dict]:
-    """Contrastive pretraining on matched ``frames`` (N, T, C, H, W) and report ``texts``."""
+    """Contrastive pretraining on matched ``frames`` (N, T, C, H, W) and report ``texts``
+    (:func:`bench.reference.contrastive.train_contrastive`, the domain CLIP's loop)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = FoundationClip(cfg).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n and "pos" not in n]
-    ids = {id(p) for p in decay}
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": [p for p in model.parameters() if id(p) not in ids], "weight_decay": 0.0}],
-                            lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(s, steps, max(steps // 10, 1)))
-    x_all = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
-    tok_all = tokenize(texts, cfg.context_length)
-    loss_v = float("nan")
-    for step in range(steps):
-        model.train()
-        idx = torch.randperm(len(x_all), generator=gen)[:batch_size]
-        x = augment_sequences(x_all[idx], gen).to(device)
-        loss = info_nce(model.encode_image(x), model.encode_text(tok_all[idx].to(device)), model.logit_scale)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        loss_v = loss.detach().item()
-        if not np.isfinite(loss_v):
-            raise FloatingPointError(f"foundation pretraining: loss became {loss_v} at step {step}")
+    groups = decay_groups(model, lambda n, p: not (p.ndim >= 2 and "embedding" not in n and "pos" not in n),
+                          weight_decay)
+
+    def progress(step: int, loss: float) -> None:
         if log and (step + 1) % max(steps // 4, 1) == 0:
-            log(f"    pretrain step {step + 1}/{steps}: loss {loss_v:.3f}")
-    model.eval()
+            log(f"    pretrain step {step + 1}/{steps}: loss {loss:.3f}")
+
+    loss_v = train_contrastive(model, torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)),
+                               tokenize(texts, cfg.context_length), steps=steps, batch_size=batch_size, lr=lr,
+                               warmup_steps=max(steps // 10, 1), param_groups=groups, gen=gen,
+                               augment=augment_sequences, device=device, what="foundation pretraining",
+                               on_step=progress)
     return model, {"final_loss": loss_v, "steps": steps, "n_pairs": len(texts),
                    "temperature": float(1.0 / model.logit_scale.detach().exp().clamp(max=100.0)), "config": asdict(cfg)}
 

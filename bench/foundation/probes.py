@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.foundation.encoder import EncoderConfig, SequenceEncoder, augment_sequences, cosine_lr
+from bench.errors import check_loss
 from bench.foundation.sequences import SequenceSet
 from bench.stats import t_interval
 
@@ -196,6 +197,7 @@ def finetune(encoder: SequenceEncoder | None, cfg: EncoderConfig, train: Sequenc
         loss.backward()
         opt.step()
         sched.step()
+        check_loss(float(loss.detach()), "fine-tuning", step, steps)
     net.eval()
     outs = []
     with torch.no_grad():

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.errors import BenchError
+from bench.errors import BenchError, check_loss
 from bench.generators.compute import count_flops, n_params
 from bench.io import atomic_write_bytes, atomic_write_json, read_json, sha256_json
 
@@ -185,9 +185,8 @@ def train_vae(spec: AutoencoderSpec, images: np.ndarray, device: str, log=print,
     for step in range(spec.steps):
         x, gen = batch(step)
         loss_t = loss_on(x, gen)
-        if not torch.isfinite(loss_t):
-            raise BenchError(f"autoencoder loss became {loss_t.item()} at step {step}",
-                             fix="lower vae_lr or vae_kl_weight in the model spec")
+        check_loss(float(loss_t.detach()), "autoencoder", step, spec.steps,
+                   fix="lower vae_lr or vae_kl_weight in the model spec")
         opt.zero_grad(set_to_none=True)
         loss_t.backward()
         opt.step()

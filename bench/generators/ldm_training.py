@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError
+from bench.errors import NonFiniteLoss
 from bench.generators.compute import count_flops
 from bench.generators.text_encoder import PromptTable
 from bench.io import atomic_write_bytes, atomic_write_json, read_json
@@ -283,7 +283,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
                     loss_t = loss_hook(step, loss_t)
                 if not torch.isfinite(loss_t).item():
                     good = latest_checkpoint(ckpt_dir)
-                    raise BenchError(
+                    raise NonFiniteLoss(
                         f"training loss became {loss_t.item()} at step {step + 1} of {cfg.steps}",
                         where=str(good or ckpt_dir),
                         fix=("the last good checkpoint is kept" + (f" ({good.name})" if good else " (none yet)")

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
+from bench.errors import check_loss
 
 
 class ImageClassifier(nn.Module):
@@ -98,9 +99,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, *
         loss.backward()
         opt.step()
         sched.step()
-        loss_v = float(loss)
-        if not np.isfinite(loss_v):
-            raise FloatingPointError(f"{desc}: loss became {loss_v} at step {step}")
+        loss_v = check_loss(float(loss), desc, step, steps)
         if val is not None and (step % eval_every == 0 or step == steps):
             pred = predict_proba(model, val[0], device=device).argmax(1)
             bacc = balanced_accuracy(np.asarray(val[1]), pred)

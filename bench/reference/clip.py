@@ -14,7 +14,6 @@ generator. Deterministic on CPU for a given seed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 
 import numpy as np
@@ -24,6 +23,7 @@ from tqdm import tqdm
 
 from bench.recipes import ClipRecipe
 from bench.reference.classifier import augment, to_tensor
+from bench.reference.contrastive import decay_groups, tokenize, train_contrastive
 
 
 def model_config(recipe: ClipRecipe, image_size: int) -> dict:
@@ -61,27 +61,6 @@ class DomainClip(torch.nn.Module):
         return self.clip.logit_scale
 
 
-def tokenize(texts: list[str], context_length: int) -> torch.Tensor:
-    """open_clip's BPE tokenizer (offline: the vocabulary ships with the package) → (N, context_length)."""
-    from open_clip.tokenizer import tokenize as _tokenize
-
-    return _tokenize(list(texts), context_length=context_length)
-
-
-def cosine_lr(step: int, steps: int, warmup: int) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``steps``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(steps - warmup, 1)))
-
-
-def info_nce(img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE of matched rows of normalised ``img`` and ``txt`` (N, D) at temperature 1/s."""
-    logits = logit_scale.exp().clamp(max=100.0) * img @ txt.t()
-    target = torch.arange(len(img), device=img.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
-
-
 @torch.no_grad()
 def encode_images(model: DomainClip, images: np.ndarray, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
     """uint8 (N, S, S, 3) → float32 (N, D), L2-normalised; processed in chunks of ``batch_size``."""
@@ -107,29 +86,19 @@ def train_clip(images: np.ndarray, texts: list[str], recipe: ClipRecipe, device:
     torch.manual_seed(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
     model = DomainClip(model_config(recipe, images.shape[1])).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+    groups = decay_groups(model, lambda n, p: not (p.ndim >= 2 and "embedding" not in n), recipe.weight_decay)
+    bar = tqdm(total=recipe.steps, desc=desc, unit="step", leave=False, mininterval=1.0)
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: cosine_lr(step, recipe.steps, recipe.warmup_steps))
-    x_all = to_tensor(images)
-    tok_all = tokenize(texts, recipe.context_length)
-    loss_v = float("nan")
-    bar = tqdm(range(recipe.steps), desc=desc, unit="step", leave=False, mininterval=1.0)
-    for step in bar:
-        model.train()
-        idx = torch.randperm(len(x_all), generator=gen)[:recipe.batch_size]
-        x = augment(x_all[idx], gen).to(device)
-        loss = info_nce(model.encode_image(x), model.encode_text(tok_all[idx].to(device)), model.logit_scale)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        loss_v = float(loss.detach())
-        if not np.isfinite(loss_v):
-            raise FloatingPointError(f"{desc}: loss became {loss_v} at step {step}")
-        bar.set_postfix(loss=f"{loss_v:.3f}")
-    model.eval()
+    def progress(step: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+
+    try:
+        loss_v = train_contrastive(model, to_tensor(images), tokenize(texts, recipe.context_length),
+                                   steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr,
+                                   warmup_steps=recipe.warmup_steps, param_groups=groups, gen=gen, augment=augment,
+                                   device=device, what=desc, on_step=progress)
+    finally:
+        bar.close()
     return model, {"final_loss": loss_v, "temperature": float(1.0 / model.logit_scale.exp().clamp(max=100.0)),
                    "recipe": asdict(recipe), "config": model.config}
