@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="save a fitted suite LDM as a standard diffusers pipeline folder",
                        description="Write a fitted LDM of a suite (its `run` fit) as a StableDiffusionPipeline "
-                                   "folder that plain diffusers loads with DiffusionPipeline.from_pretrained(DIR), "
+                                   "folder that plain diffusers loads with DiffusionPipeline.from_pretrained(DIR, "
+                                   "use_safetensors=True), "
                                    "plus medsyn_bench.json (image size and crop, guidance, steps, seeding, weight "
                                    "hashes). Scored as a diffusers-pipeline generator, it gives the LDM's own "
                                    "samples for the same seed.")
@@ -570,8 +571,9 @@ def cmd_export(args) -> int:
     from bench.run import export_suite_generator
 
     out = export_suite_generator(args.suite, args.generator, Path(args.out), Path(args.runs_dir), args.data_root)
-    print(f"wrote {out}\nload it with: DiffusionPipeline.from_pretrained({str(out)!r}); score it as a "
-          f"diffusers-pipeline generator with path = {str(out)!r}")
+    folder = str(out)
+    print(f"wrote {out}\nload it with: DiffusionPipeline.from_pretrained({folder!r}, use_safetensors=True); "
+          f"score it as a diffusers-pipeline generator with path = {folder!r}")
     return 0
 
 
