@@ -53,6 +53,13 @@ def _scheduler(params: LDMParams, train_config: dict):
     return cls.from_config({**train_config, "timestep_spacing": params.timestep_spacing, **extra})
 
 
+def initial_noise(seed: int, cls: int, k: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """The starting latent of image ``k`` of global class ``cls``: its own generator, seeded by
+    (seed, class, k), so a sample does not depend on what else is sampled with it (also what an
+    exported pipeline is given, see ``bench.generators.pipeline``)."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed((seed * 1_000_003 + cls) * 100_003 + k))
+
+
 @register_generator("ldm")
 class LDMGenerator(Generator):
     """Text-guided latent diffusion on diffusers; see the module docstring."""
@@ -275,8 +282,7 @@ class LDMGenerator(Generator):
         p, dev = self.params, self.device
         reqs = [q for q in prompts for _ in range(n)]
         shape = (ae.train_latents.shape[1], p.latent_size, p.latent_size)
-        noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(
-            (seed * 1_000_003 + q.cls) * 100_003 + k)) for q in prompts for k in range(n)])
+        noise = torch.stack([initial_noise(seed, q.cls, k, shape) for q in prompts for k in range(n)])
         rows = table.index([q.text for q in reqs])
         uncond = table.index([""])[0]
         grey = np.array([self.dataset.modalities[q.modality].channels == 1 for q in reqs])

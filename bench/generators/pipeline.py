@@ -29,6 +29,7 @@ from bench.data.dataset import PromptRequest
 from bench.errors import BenchError
 from bench.data.samples import Samples
 from bench.generators.base import Generator
+from bench.generators.ldm import initial_noise
 from bench.recipes import PipelineParams
 from bench.registry import register_generator
 
@@ -121,7 +122,7 @@ class DiffusersPipelineGenerator(Generator):
         height, width = p.height or info["canvas_size"], p.width or info["canvas_size"]
         shape = (pipe.unet.config.in_channels, height // pipe.vae_scale_factor, width // pipe.vae_scale_factor)
         reqs = [q for q in prompts for _ in range(n)]
-        noise = torch.stack([suite_noise(seed, q.cls, k, shape) for q in prompts for k in range(n)])
+        noise = torch.stack([initial_noise(seed, q.cls, k, shape) for q in prompts for k in range(n)])
         grey = np.array([self.dataset.modalities[q.modality].channels == 1 for q in reqs])
         dtype = pipe.unet.dtype
         images, t0, batch = [], time.perf_counter(), info["sample_batch"]
@@ -155,11 +156,6 @@ def _export_info(folder: Path) -> dict | None:
         raise BenchError(f"{SUITE_FILE} has format {info.get('format')!r}, this medsyn-bench reads {FORMAT}",
                          where=str(folder), fix="export the generator again with this medsyn-bench")
     return info
-
-
-def suite_noise(seed: int, cls: int, k: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """The suite LDM's initial noise for image ``k`` of global class ``cls`` (as ``LDMGenerator._sample_with``)."""
-    return torch.randn(shape, generator=torch.Generator().manual_seed((seed * 1_000_003 + cls) * 100_003 + k))
 
 
 @contextlib.contextmanager
