@@ -7,6 +7,7 @@ and never destroys the previous version.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import hashlib
@@ -156,3 +157,9 @@ def run_lock(folder: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         fh.close()
+
+
+def csp_hash(text: str) -> str:
+    """The Content-Security-Policy source that allows exactly this inline script or stylesheet:
+    ``'sha256-<base64 of the UTF-8 text's sha256>'``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"

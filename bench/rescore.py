@@ -23,10 +23,12 @@ from bench.errors import BenchError
 from bench.data.samples import Samples, read_samples
 from bench.io import run_lock, sha256_file
 from bench.reference.pinned import ensure_references
-from bench.results import git_commit, package_versions, read_result, write_result
-from bench.run import GeneratorEntry, GeneratorRun, _spec_dict, build_tasks, gallery, suite_context, task_stage
+from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
+from bench.run import (GeneratorEntry, GeneratorRun, _spec_dict, build_tasks, declared, gallery, suite_context,
+                       task_stage)
 from bench.specs import ModelSpec, load_suite, project_root
 from bench.stages import now_iso
+from bench.upgrade import read_any_result
 
 
 def published_results(suite_name: str, leaderboards_dir: Path, only: list[str] | None = None) -> dict[str, dict]:
@@ -42,7 +44,7 @@ def published_results(suite_name: str, leaderboards_dir: Path, only: list[str] |
             raise BenchError(f"no published result for {unknown[0]!r}", where=str(folder),
                              fix=f"published generators: {', '.join(found)}")
         found = {g: found[g] for g in only}
-    return {g: read_result(p) for g, p in found.items()}
+    return {g: read_any_result(p) for g, p in found.items()}
 
 
 def samples_of(result: dict, leaderboards_dir: Path, dataset) -> tuple[Samples, str]:
@@ -156,8 +158,8 @@ def rescore_suite(suite: str, leaderboards_dir: Path | None = None, runs_dir: Pa
             run = GeneratorRun(entry_of(r, dataset), None, suite_dir / name / "rescore", samples, sha)
             metrics = dict(r["metrics"])
             for task in tasks:
-                metrics[task.spec.name] = task_stage(run, task, ctx, log)["output"]
-            new = {**r, "metrics": metrics, "compute": without_machine_paths(r["compute"]),
+                metrics[task.spec.name] = declared(task, task_stage(run, task, ctx, log)["output"])
+            new = {**r, "schema_version": SCHEMA_VERSION, "metrics": metrics, "compute": without_machine_paths(r["compute"]),
                    "data": {**r["data"], "provenance": dataset.provenance},
                    "suite": {**r["suite"], "version": spec.version, "spec": _spec_dict(spec),
                              "tasks": {**r["suite"].get("tasks", {}),

@@ -15,7 +15,7 @@ import jsonschema
 from bench.errors import BenchError
 from bench.io import atomic_write_json, read_json, to_jsonable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each task's metrics declare their columns (bench.columns)
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "result.schema.json"
 TRACKED_PACKAGES = ("medsyn-bench", "numpy", "scipy", "torch", "torchvision", "diffusers", "transformers",
                     "accelerate", "timm", "open_clip_torch", "torchmetrics", "faiss-cpu", "scikit-learn",
@@ -45,6 +45,9 @@ def write_result(path: Path, obj: dict) -> Path:
 
 def read_result(path: Path) -> dict:
     obj = read_json(path)
+    if isinstance(obj, dict) and obj.get("schema_version") == 1:
+        raise BenchError("result schema 1: its tasks do not declare their columns", where=str(path),
+                         fix="medsyn-bench upgrade --suite SUITE (adds the declarations; no number changes)")
     validate_result(obj, str(path))
     return obj
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.columns import declare
 from bench.data import Dataset, load_dataset
 from bench.errors import BenchError
 from bench.data.samples import Samples, read_samples, write_samples
@@ -208,6 +209,11 @@ def task_stage(run: GeneratorRun, task, ctx: SuiteContext, log=print) -> dict:
     return ctx.stage(run.folder, f"task-{task.spec.name}", inputs, lambda: task.evaluate(run))
 
 
+def declared(task, output: dict) -> dict:
+    """A task's metrics as a result holds them: its output and its column declarations (bench.columns)."""
+    return {**output, "columns": declare(type(task).columns(task.params))}
+
+
 def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=print) -> dict:
     spec, dataset = ctx.spec, ctx.dataset
     run, fit, smp = sample_generator(entry, ctx, log)
@@ -216,7 +222,7 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
     metrics, task_wall = {}, 0.0
     for task in tasks:
         rec = task_stage(run, task, ctx, log)
-        metrics[task.spec.name] = rec["output"]
+        metrics[task.spec.name] = declared(task, rec["output"])
         task_wall += rec["wall_s"]
 
     result = {

@@ -87,3 +87,11 @@ def browser_or_skip(found: str | None, what: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def with_columns(metrics: dict) -> dict:
+    """Each task's metrics (tasks named by their kind) with the column declarations its task class
+    writes with default parameters, as a run would add them."""
+    from bench.upgrade import task_columns
+
+    return {t: m if "columns" in m else {**m, "columns": task_columns(t, {}, t)} for t, m in metrics.items()}

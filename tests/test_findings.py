@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import with_columns
 from scipy import stats
 
 from bench.report import findings as fd
@@ -20,7 +21,7 @@ def entry(name, role, kind="ldm", mods=MODS, budget=None, metrics=None, flops=No
                       "spec": {"name": model if kind == "ldm" else name}},
         "suite": {"tasks": {t: {"task": t} for t in ("fidelity", "alignment", "memorisation", "utility", "foundation")}},
         "compute": {"fit": {"train_flops": flops, "wall_s": 10.0}},
-        "metrics": metrics or {}})
+        "metrics": with_columns(metrics or {})})
 
 
 def per_mod(fd_vals, acc_vals, mods=MODS):

@@ -482,7 +482,7 @@ def _fake_analysis(version: int) -> dict:
                              "modality": "bloodmnist", "says_real": int(not caught), "confidence": 4,
                              "alignment": 5 if source != "noise" else 1 + (k % 2)})
     body = an.analyse_rows(rows, ["holdout", "noise"], ["bloodmnist"])
-    return {"schema": "medsyn-bench/reader-study/1", "created": "2026-11-25T00:00:00Z",
+    return {"schema": an.SCHEMA, "created": "2026-11-25T00:00:00Z",
             "study": {"suite": "smoke", "suite_version": version, "generators": ["holdout", "noise"]}, **body}
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import browser_or_skip
+from conftest import browser_or_skip, with_columns
 
+from bench.errors import BenchError
 from bench.io import atomic_write_json, read_json, sha256_json
-from bench.results import validate_result
+from bench.results import SCHEMA_VERSION, validate_result
 
 MODS = ("bloodmnist", "breastmnist")
 PROMPTS = {"bloodmnist": ["a blood cell microscopy image of basophil", "a blood cell microscopy image of platelet"],
@@ -74,6 +75,9 @@ def metrics_for(q: float, mods=MODS, seed: int = 0) -> dict:
                                "gain_mixed_acc_ci": gains["1"][mods[0]]["mixed"]["accuracy"]["ci"],
                                "gain_synthetic_acc": gains["1"][mods[0]]["synthetic"]["accuracy"]["mean"],
                                "gain_synthetic_acc_ci": gains["1"][mods[0]]["synthetic"]["accuracy"]["ci"]},
+                    "per_modality": {m: {f"gain_{arm}_acc{sfx}": gains["1"][m][arm]["accuracy"][k]
+                                         for arm in ("mixed", "synthetic") for sfx, k in (("", "mean"), ("_ci", "ci"))}
+                                     for m in mods},
                     "gains": gains},
         "foundation": {"pooled": {"synthetic:linear_accuracy@1%": 0.3 + q / 4,
                                   "synthetic:linear_accuracy@1%_ci": [0.25 + q / 4, 0.35 + q / 4]},
@@ -85,6 +89,9 @@ def metrics_for(q: float, mods=MODS, seed: int = 0) -> dict:
     }
 
 
+TASKS = ("fidelity", "alignment", "memorisation", "utility", "foundation")
+
+
 def make_result(name: str, role: str = "generalist", kind: str = "ldm", q: float = 0.5, mods=MODS,
                 reference=None, splits=None, version: int = 1, suite: str = "demo", metrics=None,
                 budget=None, fit=None, seed: int = 0) -> dict:
@@ -93,9 +100,9 @@ def make_result(name: str, role: str = "generalist", kind: str = "ldm", q: float
     gallery = {p: [png_b64(tile(seed + 7 * i + k, p.startswith("a breast"))) for k in range(2)]
                for i, p in enumerate(prompts)}
     r = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "suite": {"name": suite, "version": version, "spec": {"name": suite},
-                  "tasks": {t: {"task": t, "params": {}} for t in ("fidelity", "alignment", "memorisation", "utility")}},
+                  "tasks": {t: {"task": t, "params": {}} for t in TASKS}},
         "generator": {"name": name, "kind": kind, "role": role, "spec": {"name": name.split("@")[0], "kind": kind},
                       "modalities": list(mods), "budget": budget},
         "seeds": {"suite": 0, "splits": 0, "sampling": 0},
@@ -106,7 +113,7 @@ def make_result(name: str, role: str = "generalist", kind: str = "ldm", q: float
         "packages": {}, "git_commit": None, "created": f"2025-01-0{1 + seed % 9}T00:00:00+00:00",
         "wall_time_s": 1.0,
         "compute": {"fit": fit if fit is not None else {"wall_s": 0.0}, "sample": {"wall_s": 0.1}},
-        "metrics": metrics_for(q, mods, seed) if metrics is None else metrics,
+        "metrics": with_columns(metrics_for(q, mods, seed) if metrics is None else metrics),
         "gallery": gallery,
         "warnings": [],
     }
@@ -166,7 +173,7 @@ def test_renders_table_page_and_every_figure(demo_board):
                 "retrieval", "conditional accuracy", "near-copy rate", "utility gain", "reference sha256"):
         assert col in md and col in page, col
     # baselines are shown apart, as bounds
-    gens, bounds = md.split("### Bounds")
+    gens, bounds = md.split("## Modality")[0].split("### Bounds")
     assert "ldm-tiny" in gens and "*holdout*" in bounds and "holdout" not in gens
     assert "3 PFLOP · 60 min" in md
     assert "classifier:aaaaaaaa" in md
@@ -174,7 +181,12 @@ def test_renders_table_page_and_every_figure(demo_board):
     assert re.search(r"\+0\.050 \\?\[0\.000, 0\.100\\?\]", md)
     # per-modality sections, figures embedded by relative links that exist
     for m in MODS:
-        assert f'id="mod-{m}"' in page
+        assert f'id="mod-{m}"' in page and f"## Modality: {m}" in md
+    # one page model: the same sections, in the same order, in both renderings
+    import html as _html
+
+    assert re.findall(r"^## (.+)$", md, re.M) == [_html.unescape(t) for t in re.findall(r"<h2>(.*?)</h2>", page)]
+    assert len(re.findall(r"^## ", md, re.M)) == 5  # leaderboard, two modalities, figures, findings
     srcs = re.findall(r'<img src="([^"]+)"', page)
     assert srcs and all((folder / s).is_file() for s in srcs)
     stems = {p.stem for p in out["figures"]}
@@ -209,8 +221,11 @@ def test_missing_and_malformed_metrics_render_as_dashes(tmp_path):
 
     bare = make_result("bare", metrics={})
     odd = make_result("odd", metrics={"fidelity": {"pooled": {"fd": "n/a", "kid_ci": [1]}, "per_modality": [1, 2]},
-                                      "utility": {"gains": {"1": "x"}, "pooled": None}, "junk": 3,
+                                      "utility": {"gains": {"1": "x"}, "pooled": None},
+                                      "alignment": {"pooled": {"clip_score": None}}, "foundation": {"pooled": []},
                                       "memorisation": {"closest_pairs": [["not png", "nor this"], 5]}})
+    with pytest.raises(BenchError, match="metrics/junk"):  # a task's metrics are an object with its declarations
+        validate_result({**odd, "metrics": {**odd["metrics"], "junk": 3}}, "odd")
     publish(tmp_path, [bare, odd])
     lines = []
     out = render_all("demo", tmp_path, out=lines.append)
@@ -444,14 +459,14 @@ def browser_args(browser: str, profile: Path) -> list[str]:
 
 
 def test_page_in_headless_browser(demo_board, tmp_path):
-    from bench.report.leaderboard import POOLED_HEADERS, render_leaderboard
+    from bench.report.leaderboard import render_leaderboard
 
     browser = browser_or_skip(find_browser(), "the leaderboard page (or set MEDSYN_BROWSER to a Chrome/Chromium binary)")
     shutil.copytree(demo_board[0], tmp_path / "demo")  # its figures included
     publish(tmp_path, hostile_results())
     render_leaderboard("demo", tmp_path, out=lambda s: None)
     page = tmp_path / "demo" / "index.html"
-    col = POOLED_HEADERS.index("FD ↓")
+    col = int(re.search(r'data-col="(\d+)"[^>]*>FD ↓</th>', page.read_text()).group(1))  # the first table's
     # the harness goes before the page's Content-Security-Policy, so the policy still governs the page
     text = page.read_text().replace("<head>", "<head>" + HARNESS.replace("COL", str(col)), 1)
     probe = page.with_name("probe.html")

@@ -156,7 +156,10 @@ def test_agreement_tolerances_catch_real_changes_and_forgive_boundary_flips():
     assert any("conditional_accuracy" in p for p in result_disagreements(new, old))
     new = copy.deepcopy(old)
     cell = new["metrics"]["utility"]["gains"]["5"]["bloodmnist"]["mixed"]["balanced_accuracy"]
-    cell["mean"] = cell["ci"][1] + 0.01
+    n_test = old["metrics"]["fidelity"]["reference"]["n_real"]["bloodmnist"]  # 160: accuracy steps of 1/160
+    cell["mean"] = cell["ci"][1] + 1.9 / n_test  # under 2 test images outside the interval: forgiven
+    assert result_disagreements(new, old) == []
+    cell["mean"] = cell["ci"][1] + 3 / n_test  # three: a real difference
     assert any("utility n=5 bloodmnist mixed balanced_accuracy" in p for p in result_disagreements(new, old))
 
 

@@ -217,7 +217,7 @@ def make_embedded_sample(root: str | None, out: Path = EMBEDDED_FILE, seed: int 
 
     Stored keys: ``<subset>/<split>_images``, ``_labels`` and ``_index`` (row in the official file).
     """
-    from bench.io import atomic_save_npz, sha256_file
+    from bench.io import sha256_file
 
     per_class = per_class or EMBEDDED_PER_CLASS
     arrays_out: dict[str, np.ndarray] = {}

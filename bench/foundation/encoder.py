@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.reference.contrastive import cosine_lr, decay_groups, tokenize, train_contrastive
+from bench.reference.contrastive import decay_groups, tokenize, train_contrastive
 
 
 @dataclass

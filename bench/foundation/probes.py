@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.foundation.encoder import EncoderConfig, SequenceEncoder, augment_sequences, cosine_lr
+from bench.foundation.encoder import EncoderConfig, SequenceEncoder, augment_sequences
+from bench.reference.contrastive import cosine_lr
 from bench.errors import check_loss
 from bench.foundation.sequences import SequenceSet
 from bench.stats import t_interval

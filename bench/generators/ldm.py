@@ -29,7 +29,7 @@ from bench.generators.compute import count_flops, n_params
 from bench.generators.ldm_training import TrainConfig, adopt_checkpoints, train_unet
 from bench.generators.text_encoder import encode_prompts, resolve_encoder
 from bench.io import sha256_json
-from bench.recipes import SAMPLERS, LDMParams
+from bench.recipes import LDMParams
 from bench.registry import register_generator
 
 # Params that do not change the UNet's weights at a given step (constant lr; micro-batches seeded by the

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from bench.columns import MetricColumn
 from bench.stages import SuiteContext
 
 
@@ -27,6 +28,12 @@ class Task:
     def prepare(self) -> None:
         """Suite-level work shared by all generators (train reference networks, real-only arms).
         Must be resumable (use ``ctx.stage``) and may add to ``ctx.reference_hashes``."""
+
+    @classmethod
+    def columns(cls, params) -> list[MetricColumn]:
+        """The metrics this task reports, as the result declares them (:mod:`bench.columns`): a pure
+        function of the task's parameters, written beside its metrics by the run."""
+        return []
 
     def evaluate(self, gen) -> dict:
         """Metrics for one generator. ``gen`` is a :class:`bench.run.GeneratorRun`."""

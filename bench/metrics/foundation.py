@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.columns import MetricColumn
 from bench.foundation.experiment import FoundationParams, run_folder, run_phantom, run_sources, summarise
+from bench.foundation.probes import budget_names
 from bench.foundation.sequences import SequenceSet
 from bench.metrics.base import Task
 from bench.registry import register_task
@@ -67,6 +69,19 @@ class FoundationTask(Task):
         # the generators to pretrain on (empty = all): contrastive pretraining per generator is the costly
         # part, so a CPU suite can limit it to, e.g., the holdout ceiling and the generalist
         generators: list[str] = field(default_factory=list)
+
+    @classmethod
+    def columns(cls, params) -> list[MetricColumn]:
+        """The synthetic-pretrained encoder's linear probe at the smallest label fraction."""
+        if not params.fractions:
+            return []
+        budget = budget_names([min(params.fractions)], [])[0]
+        key = f"synthetic:linear_accuracy@{budget}"
+        return [MetricColumn(key, "foundation probe, synthetic-pretrained", "higher", "share",
+                             f"test accuracy of a linear probe with {budget} of the labels on an encoder pretrained "
+                             "contrastively on the generator's image-prompt pairs (95% CI over seeds); compare with "
+                             "real-pretrained in the figure", value=["pooled", key], ci=["pooled", f"{key}_ci"],
+                             show_ci=True, order=60)]
 
     def core_params(self, **changes) -> FoundationParams:
         return core_params(self.params, **changes)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.columns import MetricColumn, pooled_column
 from bench.data.images import png_bytes
 from bench.metrics import alignment as al
 from bench.metrics import fidelity as fi
@@ -87,6 +88,31 @@ class FidelityTask(ReferenceTask):
         n_boot: int = field(default=100, metadata={"check": lambda v: v >= 0, "why": "must be >= 0 (0 = no CI)"})
         seed: int = 0
         inception_weights: str = ""  # optional local torchvision Inception-v3 state dict: adds fd/kid_inception
+
+    @classmethod
+    def columns(cls, params) -> list[MetricColumn]:
+        space = "the domain CLIP's L2-normalised image embedding"
+        cols = [
+            pooled_column("fd", "FD", "lower", "squared chord units", f"Fréchet distance in {space}",
+                          ci=True, order=30, rank=2),
+            pooled_column("kid", "KID", "lower", "squared chord units",
+                          f"kernel inception distance (unbiased MMD², cubic kernel) in {space}", ci=True, order=31),
+            pooled_column("precision", "precision", "higher", "share",
+                          f"share of synthetic images inside the real images' k-NN manifold (k = {params.pr_k})",
+                          ci=True, order=32),
+            pooled_column("recall", "recall", "higher", "share",
+                          f"share of real images inside the synthetic images' k-NN manifold (k = {params.pr_k})",
+                          ci=True, order=33),
+            pooled_column("cmmd", "CMMD", "lower", "×1000 MMD²",
+                          f"MMD between domain-CLIP image embeddings (Gaussian kernel, σ = {params.cmmd_sigma:g})",
+                          ci=True, order=34),
+        ]
+        if params.inception_weights:
+            cols += [pooled_column("fd_inception", "FD (Inception)", "lower", "Inception pool3 units²",
+                                   "Fréchet distance in torchvision Inception-v3 pool features", order=35),
+                     pooled_column("kid_inception", "KID (Inception)", "lower", "Inception pool3 units²",
+                                   "kernel inception distance in torchvision Inception-v3 pool features", order=36)]
+        return cols
 
     def prepare(self) -> None:
         super().prepare()
@@ -163,6 +189,19 @@ class AlignmentTask(ReferenceTask):
         real_split: str = field(default="test", metadata={"choices": HELD_OUT_SPLITS})
         seed: int = 0
 
+    @classmethod
+    def columns(cls, params) -> list[MetricColumn]:
+        return [
+            pooled_column("clip_score", "CLIP score", "higher", "100·max(cos, 0)",
+                          "domain-CLIP image-prompt similarity", ci=True, order=40),
+            pooled_column("retrieval_top1", "retrieval top-1", "higher", "share",
+                          "share of images whose own prompt is the domain CLIP's top match among the suite's prompts",
+                          ci=True, order=41),
+            pooled_column("conditional_accuracy", "conditional accuracy", "higher", "share",
+                          "accuracy of the real-trained reference classifier against the class each prompt asked for",
+                          ci=True, order=42),
+        ]
+
     def prepare(self) -> None:
         super().prepare()
         ds = self.ctx.dataset
@@ -225,6 +264,15 @@ class MemorisationTask(ReferenceTask):
         seed: int = 0
 
     SPACES = {"clip": ("cosine", ""), "pixel": ("pixel", "pixel_")}  # space → (search kind, key prefix)
+
+    @classmethod
+    def columns(cls, params) -> list[MetricColumn]:
+        return [
+            pooled_column("near_copy_rate", "near-copy rate", "lower", "share",
+                          "share of synthetic images closer (domain-CLIP chord) to a training image than "
+                          f"percentile {params.percentile:g} of the held-out real images' nearest-training distances "
+                          "(threshold per modality)", ci=True, order=20),
+        ]
 
     def prepare(self) -> None:
         super().prepare()

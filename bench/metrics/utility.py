@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bench.columns import MetricColumn, pooled_column
 from bench.errors import BenchError
 from bench.io import sha256_array, sha256_json
 from bench.metrics.base import Task
@@ -187,6 +188,18 @@ class UtilityTask(Task):
                 "batch_size": p.batch_size, "lr": p.lr, "eval_every": p.eval_every,
                 "selection": "best balanced accuracy on the modality's real val split",
                 "evaluation": "the modality's real test split"}
+
+    @classmethod
+    def columns(cls, params) -> list[MetricColumn]:
+        """The headline gains (accuracy, at the smallest real-data budget) of the mixed and synthetic arms."""
+        labels = {"mixed": ("utility gain, real+synthetic", "real + synthetic"),
+                  "synthetic": ("utility gain, synthetic only", "synthetic images only")}
+        return [pooled_column(f"gain_{SHORT[arm]}_acc", label, "higher", "fraction points",
+                              f"test accuracy of a classifier trained on {what} minus real-only (same seed and real "
+                              "subset), at the smallest real-data budget (95% CI over seeds)",
+                              ci=True, per_modality_ci=True, show_ci=True, signed=True, order=10 + i,
+                              rank=1 if arm == "mixed" else None)
+                for i, (arm, (label, what)) in enumerate(labels.items()) if arm in params.arms]
 
     def real_set(self, n: int, m: int) -> TrainingSet:
         """Budget ``n``'s real training images of modality ``m`` (the suite's nested subset)."""

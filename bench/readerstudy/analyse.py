@@ -31,17 +31,30 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from bench.columns import declare, pooled_column
 from bench.io import atomic_write_bytes, atomic_write_json, read_json
-from bench.readerstudy.store import Study, now_iso, open_study
+from bench.readerstudy.store import now_iso, open_study
 
 ANALYSIS_JSON = "analysis.json"
-SCHEMA = "medsyn-bench/reader-study/1"  # the analysis file's format (the leaderboard checks it)
+SCHEMA = "medsyn-bench/reader-study/2"  # the analysis file's format (the leaderboard checks it); 2: column declarations
 ANALYSIS_PNG = "analysis.png"
 AUTOMATIC_KEYS = ("clip_score", "retrieval_top1", "conditional_accuracy")
 ALL = "all"
 
 
+# What a published study adds to the leaderboard (declared beside the numbers, see bench.columns).
+READER_COLUMNS = [
+    pooled_column("reader_auc", "reader AUC", "lower", "",
+                  "published reader study: ROC AUC of clinicians telling this generator's images from real ones "
+                  "(0.5 = indistinguishable)", order=50, optional=True),
+    pooled_column("human_alignment", "human alignment (1–5)", "higher", "rating 1–5",
+                  "published reader study: mean 'does the image match the text?' rating, 1-5 (95% CI over items)",
+                  ci=True, per_modality_ci=True, show_ci=True, order=51, optional=True),
+]
+
+
 # -- agreement statistics, from their definitions -----------------------------------------------------
+
 def fleiss_kappa(counts: np.ndarray) -> float | None:
     """Fleiss' kappa from an (items × categories) table of how many raters chose each category.
     Every item must have the same number of raters (≥ 2)."""
@@ -282,7 +295,7 @@ def correlations(human: dict[str, dict[str, float | None]], auto: dict[str, dict
 # -- the whole analysis --------------------------------------------------------------------------------
 def analyse_rows(rows: list[dict], generators: list[str], modalities: list[str],
                  auto: dict[str, dict[str, dict[str, float]]] | None = None) -> dict[str, Any]:
-    """The analysis of an answer table (rows as :meth:`Study.answer_table` returns them)."""
+    """The analysis of an answer table (rows as :meth:`bench.readerstudy.store.Study.answer_table` returns them)."""
     auto = auto or {}
     real = [r for r in rows if r["is_real"]]
     mods = [m for m in modalities if any(r["modality"] == m for r in rows)] or sorted({r["modality"] for r in rows})
@@ -309,7 +322,8 @@ def analyse_rows(rows: list[dict], generators: list[str], modalities: list[str],
             "per_modality": {m: {"reader_accuracy": v["detection"]["accuracy"], "reader_auc": v["detection"]["auc"],
                                  "human_alignment": v["alignment"]["mean"],
                                  "human_alignment_ci": v["alignment"]["ci95"]}
-                             for m, v in entry["per_modality"].items()}}}
+                             for m, v in entry["per_modality"].items()},
+            "columns": declare(READER_COLUMNS)}}
         gens[g] = entry
     readers = defaultdict(int)
     for r in rows:

@@ -34,8 +34,8 @@ import numpy as np
 
 from bench.stats import wilson_interval
 from bench.report.collection import Entry, Group
-from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, number, per_modality,
-                                 pooled, tasks_of, training_compute)
+from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, metric, number,
+                                 task_of_kind, training_compute)
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 COND_ACC_TOLERANCE = 0.02  # claim 1
@@ -68,8 +68,9 @@ def _specialists(entries: list[Entry], gen: Entry, budget: str) -> dict[str, Ent
             and e.result["generator"]["spec"].get("name") == model and len(e.modalities) == 1}
 
 
-def _v(e: Entry | None, key: str, family: str) -> tuple[float | None, tuple[float, float] | None]:
-    return pooled(e.result, key, family) if e is not None else (None, None)
+def _v(e: Entry | None, key: str) -> tuple[float | None, tuple[float, float] | None]:
+    """The pooled value and interval of a declared column (None, None without the entry)."""
+    return metric(e.result, key) if e is not None else (None, None)
 
 
 def _with_ci(v: float | None, ci) -> str:
@@ -85,12 +86,11 @@ def _cond_acc(e: Entry | None, m: str) -> tuple[float | None, str]:
     synthetic samples (the alignment task's ``reference.n_synthetic``); no interval when n is unknown."""
     if e is None:
         return None, DASH
-    acc, ci = per_modality(e.result, "conditional_accuracy", m, "alignment")
+    acc, ci = metric(e.result, "conditional_accuracy", m)
     if acc is None:
         return None, DASH
     if ci is None:
-        counts = [number(dig(t, "reference", "n_synthetic", m)) for _, t in tasks_of(e.result, "alignment")]
-        n = next((c for c in counts if c), None)
+        n = number(dig(task_of_kind(e.result, "alignment"), "reference", "n_synthetic", m))
         ci = wilson_interval(round(acc * n), int(n)) if n else None
     return acc, _with_ci(acc, ci)
 
@@ -105,9 +105,9 @@ def claim_specialists(entries: list[Entry], gen: Entry | None) -> Finding:
     parts, fd_better, fd_worse, acc_ok = [], [], [], []
     for m in gen.modalities:
         c, s = eqc.get(m), eqs.get(m)
-        g_fd = per_modality(gen.result, "fd", m, "fidelity")[0]
-        c_fd = per_modality(c.result, "fd", m, "fidelity")[0] if c else None
-        s_fd = per_modality(s.result, "fd", m, "fidelity")[0] if s else None
+        g_fd = metric(gen.result, "fd", m)[0]
+        c_fd = metric(c.result, "fd", m)[0] if c else None
+        s_fd = metric(s.result, "fd", m)[0] if s else None
         (g_acc, g_txt), (c_acc, c_txt), (_, s_txt) = _cond_acc(gen, m), _cond_acc(c, m), _cond_acc(s, m)
         parts.append(f"{m}: FD {fmt(g_fd)} vs {fmt(c_fd)} (equal compute) / {fmt(s_fd)} (equal steps); "
                      f"cond. acc. {g_txt} vs {c_txt} / {s_txt}")
@@ -157,13 +157,13 @@ def claim_alignment(entries: list[Entry], gen: Entry | None) -> Finding:
     parts = []
     for key, label in (("clip_score", "CLIP score"), ("retrieval_top1", "retrieval top-1"),
                        ("conditional_accuracy", "cond. acc.")):
-        g, h, z = _v(gen, key, "alignment"), _v(hold, key, "alignment"), _v(noise, key, "alignment")
+        g, h, z = _v(gen, key), _v(hold, key), _v(noise, key)
         if g[0] is None:
             continue
         gap = (f"; {(g[0] - z[0]) / (h[0] - z[0]):.0%} of the noise→holdout gap"
                if None not in (h[0], z[0]) and h[0] != z[0] else "")
         parts.append(f"{label} {_with_ci(*g)} (holdout {fmt(h[0])}, noise {fmt(z[0])}{gap})")
-    g_ci, z_ci = _v(gen, "conditional_accuracy", "alignment")[1], _v(noise, "conditional_accuracy", "alignment")[1]
+    g_ci, z_ci = _v(gen, "conditional_accuracy")[1], _v(noise, "conditional_accuracy")[1]
     if g_ci is None or z_ci is None:
         return Finding("3", claim, "; ".join(parts) or DASH, INCONCLUSIVE, "no interval for conditional accuracy")
     verdict = SUPPORTED if g_ci[0] > z_ci[1] else NOT_SUPPORTED
@@ -177,9 +177,10 @@ def claim_memorisation(entries: list[Entry], gen: Entry | None) -> Finding:
     hold, mem = _by_kind(entries, "holdout"), _by_kind(entries, "memoriser")
     if gen is None or hold is None:
         return _missing("4", claim, "needs the generalist and holdout")
-    g, h = _v(gen, "near_copy_rate", "memorisation"), _v(hold, "near_copy_rate", "memorisation")
-    m = _v(mem, "near_copy_rate", "memorisation")
-    ratios = {e.name: pooled(e.result, "distance_ratio", "memorisation")[0] for e in (gen, hold, mem) if e}
+    g, h = _v(gen, "near_copy_rate"), _v(hold, "near_copy_rate")
+    m = _v(mem, "near_copy_rate")
+    ratios = {e.name: number(dig(task_of_kind(e.result, "memorisation"), "pooled", "distance_ratio"))
+              for e in (gen, hold, mem) if e}
     measured = (f"near-copy rate {_with_ci(*g)} (holdout {_with_ci(*h)}, memoriser {_with_ci(*m)}); distance ratio "
                 + ", ".join(f"{k} {fmt(v)}" for k, v in ratios.items()))
     if g[1] is None or h[1] is None:
@@ -195,8 +196,8 @@ def claim_utility(gen: Entry | None, hold: Entry | None = None) -> list[Finding]
     """Per budget and arm; the holdout baseline's gain (held-out real images in place of synthetic ones,
     the same count) is quoted beside it as the ceiling a perfect generator would reach."""
     claim = "Synthetic data improves a real-data-limited classifier"
-    gains = dig(gen.result, "metrics", "utility", "gains") if gen is not None else None
-    hold_gains = dig(hold.result, "metrics", "utility", "gains") if hold is not None else None
+    gains = dig(task_of_kind(gen.result, "utility"), "gains") if gen is not None else None
+    hold_gains = dig(task_of_kind(hold.result, "utility"), "gains") if hold is not None else None
     if not isinstance(gains, dict) or not gains:
         return [_missing("5", claim, "no utility gains for the generalist")]
     out = []
@@ -238,9 +239,9 @@ def claim_foundation(gen: Entry | None, hold: Entry | None = None) -> list[Findi
     """Synthetic vs all real training pairs, per label budget; the holdout baseline's "synthetic" arm
     (as many held-out real pairs as the generator made) is quoted beside it: real pairs at equal count."""
     claim = "Contrastive pretraining on synthetic image–text pairs is as good as on real pairs"
-    probes = dig(gen.result, "metrics", "foundation", "probes") if gen is not None else None
-    hold_probes = dig(hold.result, "metrics", "foundation", "probes") if hold is not None else None
-    n_syn = dig(gen.result, "metrics", "foundation", "n", "synthetic_pairs") if gen is not None else None
+    probes = dig(task_of_kind(gen.result, "foundation"), "probes") if gen is not None else None
+    hold_probes = dig(task_of_kind(hold.result, "foundation"), "probes") if hold is not None else None
+    n_syn = dig(task_of_kind(gen.result, "foundation"), "n", "synthetic_pairs") if gen is not None else None
     if not isinstance(probes, dict) or "synthetic" not in probes or "real" not in probes:
         return [_missing("6", claim, "no foundation probes for the generalist (foundation task not run)")]
     out = []

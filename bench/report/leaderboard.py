@@ -1,38 +1,32 @@
 """The leaderboard of one suite: ``leaderboards/<suite>/README.md`` and ``index.html``.
 
-Rendered from the vetted result files alone (:mod:`bench.report.collection`). The main table holds the
-comparable results; sanity baselines are shown apart, as the bounds a generator should sit between;
+Built from the vetted result files alone (:mod:`bench.report.collection`) as one page model
+(:mod:`bench.report.page`), rendered to Markdown and, through an autoescaping Jinja2 template, to HTML
+(:mod:`bench.report.html`). The main table holds the comparable results; sanity baselines are shown
+apart, as the bounds a generator should sit between; each modality has its own table and figures;
 results that are not comparable get their own table with the reason; refused files are listed with
-theirs. The HTML page is one static file: no server, no CDN, a few lines of inline JavaScript that sort
-the columns, a Content-Security-Policy that allows only that script, and every string HTML-escaped.
+theirs. The columns are those the results declare (:mod:`bench.columns`).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
-from dataclasses import dataclass
 from pathlib import Path
 
+from bench.columns import MetricColumn
 from bench.io import atomic_write_text
 from bench.report import log
 from bench.report.collection import Collection, Entry, Group, load_collection
-from bench.report.values import (DASH, METRIC_COLUMNS, Column, fmt, fmt_ci, fmt_compute, per_modality, pooled,
-                                 short_hashes, training_compute, utility_gain)
+from bench.report.figures.captions import caption, modality_of_figure, slug
+from bench.report.findings import findings, generalist
+from bench.report.html import render_html
+from bench.report.page import Bullets, Cell, Figure, Page, Paragraph, RowGroup, Section, Subsection, Table, text
+from bench.report.page import render_markdown
+from bench.report.values import (DASH, columns_of, dig, fmt, fmt_ci, fmt_compute, interval, metric, number,
+                                 short_hashes, training_compute)
 
 ROLE_ORDER = {"generalist": 0, "specialist": 1, "external": 2, "baseline": 3}
 BOUND_NOTE = {"holdout": "ceiling: real held-out images", "noise": "floor: noise matched to pixel statistics",
               "mean": "floor: the mean image", "memoriser": "copies training images: memorisation must flag it"}
-MODALITY_COLUMNS = [c for c in METRIC_COLUMNS if c.family not in ("utility", "foundation")]
-UTILITY_ARMS = (("mixed", "utility gain, real+synthetic"), ("synthetic", "utility gain, synthetic only"))
-
-
-@dataclass
-class Cell:
-    text: str  # display text (plain; escaped on output)
-    sort: float | str | None  # sort key (None: missing, always last)
-    title: str = ""
 
 
 def role_label(e: Entry) -> str:
@@ -47,63 +41,65 @@ def value_cell(v: float | None, ci: tuple[float, float] | None, col_ci: bool, si
     return Cell(text, v)
 
 
-def shown(cols: list[Column], entries: list[Entry], modality: str | None = None) -> list[Column]:
-    """``cols`` without the optional ones (reader study) that no entry has a value for."""
-    def has(c: Column) -> bool:
-        get = (lambda e: per_modality(e.result, c.key, modality, c.family)) if modality else \
-            (lambda e: pooled(e.result, c.key, c.family))
-        return any(get(e)[0] is not None for e in entries)
+def columns(entries: list[Entry], modality: str | None = None) -> list[MetricColumn]:
+    """The columns the entries' results declare (per modality: those reported per modality), without
+    the optional ones (a published reader study) that no entry has a value for."""
+    cols = columns_of([e.result for e in entries])
+    if modality is not None:
+        cols = [c for c in cols if c.per_modality is not None]
+
+    def has(c: MetricColumn) -> bool:
+        return any(metric(e.result, c.key, modality)[0] is not None for e in entries)
 
     return [c for c in cols if not c.optional or has(c)]
 
 
-def pooled_row(e: Entry, cols: list[Column] = METRIC_COLUMNS) -> list[Cell]:
+def pooled_row(e: Entry, cols: list[MetricColumn]) -> list[Cell]:
     r = e.result
     flops, wall = training_compute(r)
     cells = [Cell(e.name, e.name.lower(), title=r["generator"]["kind"]),
              Cell(role_label(e), role_label(e), title=BOUND_NOTE.get(e.kind, "") if e.role == "baseline" else ""),
              Cell(fmt_compute(r), flops if flops is not None else wall)]
     for c in cols:
-        v, ci = pooled(r, c.key, c.family)
-        cells.append(value_cell(v, ci, c.ci, c.signed))
+        v, ci = metric(r, c.key)
+        cells.append(value_cell(v, ci, c.show_ci, c.signed))
     ref = short_hashes(r["reference"])
     cells.append(Cell(ref, ref, title=", ".join(f"{k}: {v}" for k, v in sorted(r["reference"].items()))))
     return cells
 
 
-def pooled_headers(cols: list[Column] = METRIC_COLUMNS) -> tuple[list[str], list[str]]:
+def pooled_headers(cols: list[MetricColumn]) -> tuple[list[str], list[str]]:
     """(headers, help texts) of the pooled table."""
     return (["generator", "kind", "training compute"] + [c.label + c.arrow for c in cols] + ["reference sha256"],
             ["", "generalist / specialist / external generator, or a baseline bound", "FLOPs and wall time of the fit"]
             + [c.help for c in cols] + ["first 8 hex digits of each pinned reference network's sha256"])
 
 
-POOLED_HEADERS = pooled_headers()[0]
-
-
-def modality_row(e: Entry, modality: str, cols: list[Column] = MODALITY_COLUMNS) -> list[Cell]:
+def modality_row(e: Entry, modality: str, cols: list[MetricColumn]) -> list[Cell]:
     r = e.result
     cells = [Cell(e.name, e.name.lower(), title=r["generator"]["kind"]), Cell(role_label(e), role_label(e))]
-    for arm, _ in UTILITY_ARMS:
-        v, ci = utility_gain(r, arm, modality)
-        cells.append(value_cell(v, ci, True, True))
     for c in cols:
-        v, ci = per_modality(r, c.key, modality, c.family)
-        cells.append(value_cell(v, ci, c.ci, c.signed))
+        v, ci = metric(r, c.key, modality)
+        cells.append(value_cell(v, ci, c.show_ci, c.signed))
     return cells
 
 
-def modality_headers(cols: list[Column] = MODALITY_COLUMNS) -> tuple[list[str], list[str]]:
-    return (["generator", "kind"] + [label + " ↑" for _, label in UTILITY_ARMS] + [c.label + c.arrow for c in cols],
-            ["", ""] + ["accuracy gain over real-only at the smallest budget (95% CI)"] * 2 + [c.help for c in cols])
+def modality_headers(cols: list[MetricColumn]) -> tuple[list[str], list[str]]:
+    return ["generator", "kind"] + [c.label + c.arrow for c in cols], ["", ""] + [c.help for c in cols]
 
 
 def order(entries: list[Entry]) -> list[Entry]:
-    """Best utility gain first (missing last), then lowest FD, then name."""
+    """By the ranked columns the results declare (rank 1 first: the utility gain, then FD), best first
+    and missing last; then role and name."""
+    ranked = sorted((c for c in columns_of([e.result for e in entries]) if c.rank is not None),
+                    key=lambda c: c.rank)
+
     def key(e: Entry):
-        g, _ = pooled(e.result, "gain_mixed_acc", "utility")
-        f, _ = pooled(e.result, "fd", "fidelity")
-        return (g is None, -(g or 0.0), f is None, f or 0.0, ROLE_ORDER.get(e.role, 9), e.name)
+        out = []
+        for c in ranked:
+            v, _ = metric(e.result, c.key)
+            out += [v is None, -(v or 0.0) if c.better == "higher" else (v or 0.0)]
+        return (*out, ROLE_ORDER.get(e.role, 9), e.name)
     return sorted(entries, key=key)
 
 
@@ -126,26 +122,6 @@ def figure_files(coll: Collection) -> list[Path]:
     return sorted(d.glob("*.png")) if d.is_dir() else []
 
 
-# -- Markdown -------------------------------------------------------------------------------------
-
-MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|#"})
-
-
-def md(text: str) -> str:
-    """Plain text made inert in a Markdown table cell: HTML-escaped, Markdown punctuation escaped."""
-    return html.escape(" ".join(str(text).split()), quote=False).translate(MD_SPECIAL)
-
-
-def md_table(headers: list[str], rows: list[list[Cell]], italic: bool = False) -> str:
-    lines = ["| " + " | ".join(md(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    for cells in rows:
-        texts = [md(c.text) for c in cells]
-        if italic:
-            texts[0] = f"*{texts[0]}*"
-        lines.append("| " + " | ".join(texts) + " |")
-    return "\n".join(lines)
-
-
 READER_HEADERS = ["study", "generator", "readers", "answers", "reader accuracy", "reader AUC ↓",
                   "human alignment (1–5) ↑", "real images' alignment", "Spearman ρ vs CLIP score"]
 READER_HELP = ["published analysis file", "", "readers who answered", "answers on this generator's and the real items",
@@ -161,8 +137,6 @@ def _count(v: float | None) -> Cell:
 
 def reader_study_rows(coll: Collection) -> list[list[Cell]]:
     """One row per (published study, generator), newest study first."""
-    from bench.report.values import dig, interval, number
-
     rows = []
     for st in sorted(coll.reader_studies, key=lambda s: str(s.analysis.get("created", "")), reverse=True):
         a = st.analysis
@@ -192,276 +166,100 @@ FINDINGS_INTRO = ("Each claim checked against the results above for the generali
 
 def finding_rows(group) -> tuple[str, list[list[Cell]]]:
     """(the generalist's name, one row per claim)."""
-    from bench.report.findings import findings, generalist
-
     gen = getattr(generalist(group.entries), "name", "")
     rows = [[Cell(f.number, f.number), Cell(f.claim, f.claim), Cell(f.measured, f.measured),
              Cell(f.verdict, f.verdict), Cell(f.why, f.why)] for f in findings(group)]
     return gen, rows
 
 
-def render_markdown(coll: Collection) -> str:
-    out = [f"# Leaderboard: `{md(coll.suite)}` suite", "",
-           f"Rendered from `results/*.json` alone: `medsyn-bench leaderboard --suite {md(coll.suite)}` "
-           "regenerates this page and `index.html`; `medsyn-bench figures` the figures. "
-           "↑ higher is better, ↓ lower is better; — not measured. Utility gains are at the smallest "
-           "real-data budget, with 95% confidence intervals.", ""]
-    main = coll.main
-    if main is None:
-        out += ["No comparable results yet.", ""]
-    else:
-        out += _md_group(main)
-    for g in coll.others:
-        out += ["## Not comparable with the leaderboard above", "", f"Reason: {md(g.reason)}.", ""]
-        out += _md_group(g, heading=False)
-    if main is not None and any(x.role == "generalist" for x in main.entries):
-        gen, rows = finding_rows(main)
-        out += ["## Findings", "", md(FINDINGS_INTRO.format(gen=gen)), "", md_table(FINDING_HEADERS, rows), ""]
-    if coll.reader_studies:
-        out += ["## Reader studies", "",
-                "Blinded clinician ratings (`medsyn-bench reader-study analyse STUDY --publish`): can readers tell "
-                "each generator's images from real held-out ones, and do the images match their text?", ""]
-        out += [md_table(READER_HEADERS, reader_study_rows(coll)), ""]
-    if coll.refused:
-        out += ["## Refused result files", ""]
-        out += [f"- `{md(r.file)}`: {md(r.reason)}" for r in coll.refused] + [""]
-    if (coll.folder / "ablations.md").is_file():
-        out += ["## Training recipe", "",
-                "What each one-parameter change of the LDM recipe did at equal training compute: "
-                "[ablations.md](ablations.md) (`medsyn-bench ablations`).", ""]
-    figs = figure_files(coll)
-    if figs and main is not None:
-        from bench.report.figures.captions import caption
-
-        out += ["## Figures", ""]
-        for f in figs:
-            out += [f"![{md(caption(f.stem))}](figures/{f.name})", "", f"*{md(caption(f.stem))}*", ""]
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _md_group(g: Group, heading: bool = True) -> list[str]:
+def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
+    """The pooled table of one comparable group: its generators, then its baselines as bounds."""
     gens, bounds = split_bounds(g.entries)
-    out = []
+    cols = columns(g.entries)
+    headers, helps = pooled_headers(cols)
+    blocks = []
     if heading:
-        out += [f"Suite version {g.version}; dataset sha256 `{g.dataset_sha256}`; reference networks: "
-                + (", ".join(f"{md(k)} `{v}`" for k, v in sorted(g.reference.items())) or "none") + ".", ""]
-    out += ["### Generators", ""]
-    cols = shown(METRIC_COLUMNS, g.entries)
-    heads = pooled_headers(cols)[0]
-    out += [md_table(heads, [pooled_row(e, cols) for e in gens]), ""] if gens else ["None yet.", ""]
-    if bounds:
-        out += ["### Bounds: sanity baselines", "",
-                "Not competitors: the held-out real images are the ceiling, noise the floor, and the "
-                "memoriser must be caught by the near-copy rate.", ""]
-        out += [md_table(heads, [pooled_row(e, cols) for e in bounds], italic=True), ""]
-    return out
+        blocks.append(Paragraph(
+            text(f"Suite version {g.version}; dataset sha256 ") + [("hash", g.dataset_sha256)]
+            + text("; reference networks: ")
+            + ([sp for i, (k, v) in enumerate(sorted(g.reference.items()))
+                for sp in ([("text", ", ")] if i else []) + [("text", f"{k} "), ("hash", v)]] or text("none"))
+            + text(f"; {len(g.entries)} results.")))
+    blocks.append(Table(table_id, headers, helps, [
+        RowGroup("Generators", "gens", [pooled_row(x, cols) for x in gens], empty="None yet."),
+        RowGroup("Bounds: sanity baselines", "bounds", [pooled_row(x, cols) for x in bounds],
+                 note="Not competitors: the held-out real images are the ceiling, noise the floor, and the "
+                      "memoriser must be caught by the near-copy rate.")]))
+    return blocks
 
 
-# -- HTML -----------------------------------------------------------------------------------------
-
-SORT_JS = """\
-function sortBy(th) {
-  var table = th.closest("table"), col = +th.getAttribute("data-col");
-  var asc = th.getAttribute("aria-sort") !== "ascending", num = th.getAttribute("data-type") === "num";
-  table.querySelectorAll("th[data-col]").forEach(function (h) { h.removeAttribute("aria-sort"); });
-  th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-  table.querySelectorAll("tbody.rows").forEach(function (tb) {
-    var rows = Array.prototype.slice.call(tb.rows);
-    rows.sort(function (a, b) {
-      var x = a.cells[col].getAttribute("data-v"), y = b.cells[col].getAttribute("data-v");
-      if (x === "" || y === "") { return (x === "") - (y === ""); }
-      var c = num ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
-      return asc ? c : -c;
-    });
-    rows.forEach(function (r) { tb.appendChild(r); });
-  });
-}
-document.querySelectorAll("table.sortable th[data-col]").forEach(function (th) {
-  th.tabIndex = 0;
-  th.addEventListener("click", function () { sortBy(th); });
-  th.addEventListener("keydown", function (e) {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(th); }
-  });
-});
-"""
-
-CSS = """\
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1400px;
-       padding: 0 1em; color: #1b1b1b; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
-h3 { font-size: 1.05em; }
-code, .hash { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; }
-.wrap { overflow-x: auto; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 13px; }
-th, td { padding: 0.3em 0.6em; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
-th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
-thead th { background: #f4f4f4; position: sticky; top: 0; }
-th[data-col] { cursor: pointer; user-select: none; }
-th[data-col]:hover { background: #e8eef7; }
-th[aria-sort=ascending]::after { content: " \\25B2"; font-size: 0.7em; }
-th[aria-sort=descending]::after { content: " \\25BC"; font-size: 0.7em; }
-tbody.label th { text-align: left; background: #fafafa; font-weight: 600; color: #555; }
-tbody.bounds td { font-style: italic; color: #555; }
-td.missing { color: #aaa; }
-.note { color: #555; }
-.notcomparable { border-left: 4px solid #d08c2e; padding-left: 1em; }
-.refused { border-left: 4px solid #c0392b; padding-left: 1em; }
-figure { margin: 1em 0; } figure img { max-width: min(100%, 900px); border: 1px solid #eee; }
-figcaption { color: #444; font-size: 0.9em; }
-nav a { margin-right: 1em; }
-"""
-
-
-def e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def csp_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-def html_table(headers: list[str], helps: list[str], groups: list[tuple[str, str, list[list[Cell]]]],
-               table_id: str) -> str:
-    """A sortable table: ``groups`` are (label, css class, rows); each group sorts on its own."""
-    out = [f'<div class="wrap"><table class="sortable" id="{e(table_id)}"><thead><tr>']
-    for i, (h, t) in enumerate(zip(headers, helps)):
-        kind = "text" if i in (0, 1) or h.startswith("reference") else "num"
-        out.append(f'<th scope="col" data-col="{i}" data-type="{kind}" title="{e(t)}">{e(h)}</th>')
-    out.append("</tr></thead>")
-    for label, cls, rows in groups:
-        if not rows:
-            continue
-        if label:
-            out.append(f'<tbody class="label"><tr><th colspan="{len(headers)}">{e(label)}</th></tr></tbody>')
-        out.append(f'<tbody class="rows {e(cls)}">')
-        for cells in rows:
-            out.append("<tr>")
-            for c in cells:
-                v = "" if c.sort is None else (repr(float(c.sort)) if isinstance(c.sort, (int, float)) else str(c.sort))
-                attrs = f' data-v="{e(v)}"'
-                if c.title:
-                    attrs += f' title="{e(c.title)}"'
-                if c.text == DASH:
-                    attrs += ' class="missing"'
-                out.append(f"<td{attrs}>{e(c.text)}</td>")
-            out.append("</tr>")
-        out.append("</tbody>")
-    out.append("</table></div>")
-    return "".join(out)
-
-
-def _html_group(g: Group, table_id: str) -> str:
-    gens, bounds = split_bounds(g.entries)
-    cols = shown(METRIC_COLUMNS, g.entries)
-    groups = [("Generators" if bounds else "", "gens", [pooled_row(x, cols) for x in gens]),
-              ("Bounds: sanity baselines (not competitors)", "bounds", [pooled_row(x, cols) for x in bounds])]
-    return html_table(*pooled_headers(cols), groups, table_id)
-
-
-def figure_html(path: Path, caption: str) -> str:
-    rel = f"figures/{path.name}"
+def _figure(path: Path) -> Figure:
     pdf = path.with_suffix(".pdf")
-    link = f' (<a href="figures/{e(pdf.name)}">PDF</a>)' if pdf.is_file() else ""
-    return (f'<figure><img src="{e(rel)}" alt="{e(caption)}" loading="lazy">'
-            f"<figcaption>{e(caption)}{link}</figcaption></figure>")
+    return Figure(f"figures/{path.name}", caption(path.stem), f"figures/{pdf.name}" if pdf.is_file() else "")
 
 
-def render_html(coll: Collection) -> str:
-    from bench.report.figures.captions import caption, modality_of_figure, slug
-
-    title = f"medsyn-bench leaderboard: {coll.suite}"
-    body = [f"<h1>{e(title)}</h1>",
-            f'<p class="note">Rendered from <code>results/*.json</code> alone '
-            f"(<code>medsyn-bench leaderboard --suite {e(coll.suite)}</code>). ↑ higher is better, ↓ lower is "
-            "better, — not measured. Utility gains are accuracy differences over real-only training at the "
-            "smallest real-data budget, with 95% confidence intervals. Click a column header to sort.</p>"]
+def build_page(coll: Collection) -> Page:
+    """The leaderboard of one suite as a page model (rendered to README.md and index.html)."""
+    suite = coll.suite
+    page = Page([("text", "Leaderboard: "), ("code", suite), ("text", " suite")],
+                text("Rendered from ") + [("code", "results/*.json")] + text(" alone: ")
+                + [("code", f"medsyn-bench leaderboard --suite {suite}")]
+                + text(" regenerates this page (README.md and index.html); ") + [("code", "medsyn-bench figures")]
+                + text(" the figures. ↑ higher is better, ↓ lower is better; — not measured. Utility gains are "
+                       "accuracy differences over real-only training at the smallest real-data budget, with 95% "
+                       "confidence intervals."))
     main = coll.main
+    page.sections.append(Section("leaderboard", "Leaderboard (pooled over modalities)",
+                                 _group_blocks(main, "board") if main is not None
+                                 else [Paragraph(text("No comparable results yet."))], nav="Leaderboard"))
     figs = figure_files(coll) if main is not None else []
     mod_figs = {f: modality_of_figure(f.stem) for f in figs}
-    modalities = modalities_of(main) if main else []
-    nav = ['<a href="#leaderboard">Leaderboard</a>'] + [f'<a href="#mod-{e(m)}">{e(m)}</a>' for m in modalities]
-    if any(m is None for m in mod_figs.values()):
-        nav.append('<a href="#figures">Figures</a>')
-    if coll.others:
-        nav.append('<a href="#not-comparable">Not comparable</a>')
-    if main is not None and any(x.role == "generalist" for x in main.entries):
-        nav.append('<a href="#findings">Findings</a>')
-    if coll.reader_studies:
-        nav.append('<a href="#reader-studies">Reader studies</a>')
-    if coll.refused:
-        nav.append('<a href="#refused">Refused files</a>')
-    body.append("<nav>" + "".join(nav) + "</nav>")
-
-    body.append('<section id="leaderboard"><h2>Leaderboard (pooled over modalities)</h2>')
-    if main is None:
-        body.append("<p>No comparable results yet.</p>")
-    else:
-        refs = ", ".join(f"{e(k)} <span class=hash>{e(v)}</span>" for k, v in sorted(main.reference.items()))
-        body.append(f'<p class="note">Suite version {e(main.version)}; dataset sha256 '
-                    f'<span class="hash">{e(main.dataset_sha256)}</span>; reference networks: {refs or "none"}; '
-                    f"{len(main.entries)} results.</p>")
-        body.append(_html_group(main, "board"))
-    body.append("</section>")
-
-    for m in modalities:
+    for m in modalities_of(main) if main is not None else []:
         rows = [x for x in order(main.entries) if m in x.modalities]
-        cols = shown(MODALITY_COLUMNS, rows, m)
-        gens = [modality_row(x, m, cols) for x in rows if x.role != "baseline"]
-        bounds = [modality_row(x, m, cols) for x in rows if x.role == "baseline"]
-        body.append(f'<section id="mod-{e(m)}"><h2>Modality: {e(m)}</h2>')
-        body.append(html_table(*modality_headers(cols),
-                               [("Generators" if bounds else "", "gens", gens),
-                                ("Bounds: sanity baselines", "bounds", bounds)], f"board-{m}"))
-        for f, fm in mod_figs.items():
-            if fm == slug(m):
-                body.append(figure_html(f, caption(f.stem)))
-        body.append("</section>")
-
+        cols = columns(rows, m)
+        table = Table(f"board-{m}", *modality_headers(cols), [
+            RowGroup("Generators", "gens", [modality_row(x, m, cols) for x in rows if x.role != "baseline"]),
+            RowGroup("Bounds: sanity baselines", "bounds", [modality_row(x, m, cols) for x in rows
+                                                            if x.role == "baseline"])])
+        page.sections.append(Section(f"mod-{m}", f"Modality: {m}",
+                                     [table] + [_figure(f) for f, fm in mod_figs.items() if fm == slug(m)], nav=m))
     general = [f for f, fm in mod_figs.items() if fm is None]
     if general:
-        body.append('<section id="figures"><h2>Figures</h2>')
-        body += [figure_html(f, caption(f.stem)) for f in general]
-        body.append("</section>")
-
+        page.sections.append(Section("figures", "Figures", [_figure(f) for f in general], nav="Figures"))
     if main is not None and any(x.role == "generalist" for x in main.entries):
         gen, rows = finding_rows(main)
-        body.append(f'<section id="findings"><h2>Findings</h2><p class="note">{e(FINDINGS_INTRO.format(gen=gen))}</p>')
-        body.append(html_table(FINDING_HEADERS, FINDING_HELP, [("", "rows", rows)], "findings"))
-        body.append("</section>")
-
+        page.sections.append(Section("findings", "Findings", [
+            Paragraph(text(FINDINGS_INTRO.format(gen=gen))),
+            Table("findings", FINDING_HEADERS, FINDING_HELP, [RowGroup("", "rows", rows)])], nav="Findings"))
     if coll.reader_studies:
-        body.append('<section id="reader-studies"><h2>Reader studies</h2><p class="note">Blinded clinician '
-                    "ratings: can readers tell each generator's images from real held-out ones, and do the images "
-                    "match their text?</p>")
-        body.append(html_table(READER_HEADERS, READER_HELP, [("", "rows", reader_study_rows(coll))], "reader-studies"))
-        body.append("</section>")
-
+        page.sections.append(Section("reader-studies", "Reader studies", [
+            Paragraph(text("Blinded clinician ratings (") + [("code", "medsyn-bench reader-study analyse STUDY --publish")]
+                      + text("): can readers tell each generator's images from real held-out ones, and do the "
+                             "images match their text?")),
+            Table("reader-studies", READER_HEADERS, READER_HELP, [RowGroup("", "rows", reader_study_rows(coll))])],
+            nav="Reader studies"))
     if coll.others:
-        body.append('<section id="not-comparable"><h2>Not comparable with the leaderboard</h2>')
-        for i, g in enumerate(coll.others):
-            body.append(f'<div class="notcomparable"><h3>Not comparable: {e(g.reason)}</h3>')
-            body.append(_html_group(g, f"other-{i}"))
-            body.append("</div>")
-        body.append("</section>")
+        page.sections.append(Section("not-comparable", "Not comparable with the leaderboard", [
+            Subsection(f"Not comparable: {g.reason}", _group_blocks(g, f"other-{i}", heading=False), css="notcomparable")
+            for i, g in enumerate(coll.others)], nav="Not comparable"))
     if coll.refused:
-        body.append('<section id="refused" class="refused"><h2>Refused result files</h2><ul>')
-        body += [f"<li><code>{e(r.file)}</code>: {e(r.reason)}</li>" for r in coll.refused]
-        body.append("</ul></section>")
-
-    csp = (f"default-src 'none'; img-src 'self' data:; style-src {csp_hash(CSS)}; "
-           f"script-src {csp_hash(SORT_JS)}; base-uri 'none'; form-action 'none'")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{e(title)}</title><style>{CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + f"\n<script>{SORT_JS}</script>\n</body></html>\n")
+        page.sections.append(Section("refused", "Refused result files", [
+            Bullets([[("code", r.file), ("text", f": {r.reason}")] for r in coll.refused])],
+            nav="Refused files", css="refused"))
+    if (coll.folder / "ablations.md").is_file():
+        page.sections.append(Section("training-recipe", "Training recipe", [Paragraph(
+            text("What each one-parameter change of the LDM recipe did at equal training compute: ")
+            + [("link", "ablations.md", "ablations.md")] + text(" (") + [("code", "medsyn-bench ablations")]
+            + text(")."))], nav="Training recipe"))
+    return page
 
 
 def render_leaderboard(suite: str, leaderboards_dir: str | Path = "leaderboards", out=print) -> dict:
     """Write ``README.md`` and ``index.html`` for a suite; returns their paths and the refused files."""
     coll = load_collection(suite, leaderboards_dir)
-    md_path = atomic_write_text(coll.folder / "README.md", render_markdown(coll))
-    html_path = atomic_write_text(coll.folder / "index.html", render_html(coll))
+    page = build_page(coll)
+    md_path = atomic_write_text(coll.folder / "README.md", render_markdown(page))
+    html_path = atomic_write_text(coll.folder / "index.html", render_html(page))
     n = len(coll.main.entries) if coll.main else 0
     out(f"leaderboard: {n} comparable results, {sum(len(g.entries) for g in coll.others)} not comparable, "
         f"{len(coll.refused)} refused → {md_path}, {html_path}")

@@ -1,69 +1,58 @@
-"""Numbers picked out of one result, defensively: a metric that is absent or malformed is ``None``.
+"""Numbers picked out of one result, through the declarations the result carries.
 
-Metric tasks write ``metrics[task] = {"pooled": {key: v, key + "_ci": [lo, hi]}, "per_modality":
-{modality: {key: v}}, ...}``. A key is looked up first in the tasks of its family (by task kind or
-name: fidelity, alignment, memorisation, utility), then in any task, so renaming a task in a suite
-does not empty a column.
+A task's metrics declare their columns (:mod:`bench.columns`: label, direction, unit, where the value
+sits); the tables and figures read values through those declarations, never by guessing names.
+Structured parts of a task's output that are not columns (utility gains per budget, probe tables,
+memorisation thresholds) are read from the task of that kind, named exactly in the result's
+``suite.tasks``. A value that is absent or malformed is ``None``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-FAMILY_HINTS = {"fidelity": ("fidel", "fid"), "alignment": ("align", "clip"),
-                "memorisation": ("memor",), "utility": ("util",), "foundation": ("foundation",),
-                "reader_study": ("reader",)}
+from bench.columns import MetricColumn, declared_columns, read_value
 
 
-@dataclass(frozen=True)
-class Column:
-    """One metric column of the leaderboard."""
-
-    key: str
-    label: str
-    family: str
-    better: str | None = None  # "lower" | "higher" | None
-    ci: bool = False  # show the confidence interval next to the value
-    signed: bool = False  # show a + sign (gains)
-    help: str = ""
-    optional: bool = False  # shown only when some result has a value (e.g. a published reader study)
-
-    @property
-    def arrow(self) -> str:
-        return {"lower": " ↓", "higher": " ↑"}.get(self.better or "", "")
+def columns_of(results: list[dict]) -> list[MetricColumn]:
+    """The columns the results declare (the first declaration of each key wins), in table order."""
+    seen: dict[str, MetricColumn] = {}
+    for r in results:
+        for c in declared_columns(r):
+            seen.setdefault(c.key, c)
+    return sorted(seen.values(), key=lambda c: c.order)
 
 
-METRIC_COLUMNS = [
-    Column("gain_mixed_acc", "utility gain, real+synthetic", "utility", "higher", ci=True, signed=True,
-           help="test accuracy of a classifier trained on real + synthetic minus real-only, at the smallest "
-                "real-data budget (95% CI)"),
-    Column("gain_synthetic_acc", "utility gain, synthetic only", "utility", "higher", ci=True, signed=True,
-           help="test accuracy of a classifier trained on synthetic images only minus real-only, at the "
-                "smallest real-data budget (95% CI)"),
-    Column("near_copy_rate", "near-copy rate", "memorisation", "lower",
-           help="share of synthetic images closer to a training image than the calibrated threshold"),
-    Column("fd", "FD", "fidelity", "lower", help="Fréchet distance in the reference encoder's feature space"),
-    Column("kid", "KID", "fidelity", "lower", help="kernel inception distance in the same feature space"),
-    Column("precision", "precision", "fidelity", "higher", help="share of synthetic images on the real manifold"),
-    Column("recall", "recall", "fidelity", "higher", help="share of real images on the synthetic manifold"),
-    Column("cmmd", "CMMD", "fidelity", "lower", help="MMD between domain-CLIP image embeddings"),
-    Column("clip_score", "CLIP score", "alignment", "higher", help="domain-CLIP image-prompt similarity"),
-    Column("retrieval_top1", "retrieval top-1", "alignment", "higher",
-           help="share of images whose own prompt is the domain CLIP's top match"),
-    Column("conditional_accuracy", "conditional accuracy", "alignment", "higher",
-           help="accuracy of a real-trained classifier against the class each prompt asked for"),
-    Column("reader_auc", "reader AUC", "reader_study", "lower",
-           help="published reader study: ROC AUC of clinicians telling this generator's images from real ones "
-                "(0.5 = indistinguishable)", optional=True),
-    Column("human_alignment", "human alignment (1–5)", "reader_study", "higher", ci=True,
-           help="published reader study: mean 'does the image match the text?' rating, 1-5 (95% CI over items)",
-           optional=True),
-    Column("synthetic:linear_accuracy@1%", "foundation probe, synthetic-pretrained", "foundation", "higher", ci=True,
-           help="test accuracy of a linear probe with 1% of the labels on an encoder pretrained contrastively on "
-                "the generator's image-prompt pairs (95% CI); compare with real-pretrained in the figure"),
-]
+def declared(result: dict, key: str) -> tuple[dict, MetricColumn] | None:
+    """(the task's metrics, its declaration) of the column ``key`` in this result, or None."""
+    for c in declared_columns(result):
+        if c.key == key:
+            return result["metrics"][c.task], c
+    return None
+
+
+def metric(result: dict, key: str, modality: str | None = None) -> tuple[float | None, tuple[float, float] | None]:
+    """The value and 95 % interval of the declared column ``key`` (pooled, or of one modality)."""
+    found = declared(result, key)
+    return read_value(found[0], found[1], modality) if found else (None, None)
+
+
+def task_kinds(result: dict) -> dict[str, str]:
+    """metrics key → task kind, as the result's ``suite.tasks`` records them (an attached reader study
+    is its own kind)."""
+    tasks = dig(result, "suite", "tasks")
+    kinds = {str(n): str(dig(t, "task") or "") for n, t in tasks.items()} if isinstance(tasks, dict) else {}
+    return kinds | {n: n for n in (result.get("metrics") or {}) if n not in kinds}
+
+
+def task_of_kind(result: dict, kind: str) -> dict | None:
+    """The metrics of the result's (first) task of this kind, or None."""
+    metrics = result.get("metrics") or {}
+    for name, k in task_kinds(result).items():
+        if k == kind and isinstance(metrics.get(name), dict):
+            return metrics[name]
+    return None
 
 
 def number(v: Any) -> float | None:
@@ -90,57 +79,9 @@ def dig(d: Any, *keys: Any) -> Any:
     return d
 
 
-def task_kinds(result: dict) -> dict[str, str]:
-    tasks = dig(result, "suite", "tasks")
-    return {str(n): str(dig(t, "task") or "") for n, t in tasks.items()} if isinstance(tasks, dict) else {}
-
-
-def tasks_of(result: dict, family: str | None) -> Iterator[tuple[str, dict]]:
-    """``(task name, metrics dict)`` of the family's tasks first, then of every other task."""
-    metrics = result.get("metrics") or {}
-    kinds = task_kinds(result)
-    hints = FAMILY_HINTS.get(family or "", ())
-
-    def is_family(name: str) -> bool:
-        text = f"{name} {kinds.get(name, '')}".lower()
-        return any(h in text for h in hints)
-
-    names = [n for n in metrics if isinstance(metrics[n], dict)]
-    for n in sorted(names, key=lambda n: (not is_family(n), n)):
-        yield n, metrics[n]
-
-
-def family_task(result: dict, family: str) -> dict | None:
-    """The metrics dict of the first task of a family, or None."""
-    hints = FAMILY_HINTS[family]
-    kinds = task_kinds(result)
-    for name, m in tasks_of(result, family):
-        if any(h in f"{name} {kinds.get(name, '')}".lower() for h in hints):
-            return m
-    return None
-
-
-def pooled(result: dict, key: str, family: str | None = None) -> tuple[float | None, tuple[float, float] | None]:
-    """The pooled value of ``key`` and its CI (either may be None)."""
-    for _, m in tasks_of(result, family):
-        p = m.get("pooled")
-        if isinstance(p, dict) and key in p:
-            return number(p.get(key)), interval(p.get(f"{key}_ci"))
-    return None, None
-
-
-def per_modality(result: dict, key: str, modality: str, family: str | None = None
-                 ) -> tuple[float | None, tuple[float, float] | None]:
-    for _, m in tasks_of(result, family):
-        pm = m.get("per_modality")
-        if isinstance(pm, dict) and isinstance(pm.get(modality), dict) and key in pm[modality]:
-            return number(pm[modality].get(key)), interval(pm[modality].get(f"{key}_ci"))
-    return None, None
-
-
 def utility_gains(result: dict) -> dict:
     """``gains[budget][modality][arm][metric] = {"mean", "ci", "p_value"}`` of the utility task, or {}."""
-    m = family_task(result, "utility") or {}
+    m = task_of_kind(result, "utility") or {}
     g = m.get("gains")
     return g if isinstance(g, dict) else {}
 

@@ -8,18 +8,20 @@ from pathlib import Path
 from bench.report.collection import Entry
 from bench.report.figures.fd_per_modality import grouped_bars
 from bench.report.figures.style import COLUMN_IN, in_plot_order, palette, plain, pyplot, save, series, Skip, WIDE_IN
-from bench.report.values import per_modality
+from bench.report.values import columns_of, metric
 
 
 def fig_alignment(entries: list[Entry], folder: Path) -> list[Path]:
     plt, sns = pyplot()
-    panels = [("clip_score", "CLIP score ↑"), ("conditional_accuracy", "conditional accuracy ↑")]
+    declared = {c.key: c for c in columns_of([e.result for e in entries])}
+    panels = [(k, declared[k].label + declared[k].arrow) for k in ("clip_score", "conditional_accuracy")
+              if k in declared]
     data = {k: [] for k, _ in panels}
     hue_order: list[str] = []
     for e in in_plot_order(entries):
         for m in e.modalities:
             for k, _ in panels:
-                v, _ = per_modality(e.result, k, m, "alignment")
+                v, _ = metric(e.result, k, m)
                 if v is not None:
                     data[k].append({"modality": plain(m), "value": v, "generator": series(e)})
                     if series(e) not in hue_order:

@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.report.collection import Entry
 from bench.report.figures.style import decode_png, in_plot_order, plain, pyplot, save, Skip, tile_row, WIDE_IN
-from bench.report.values import family_task, number
+from bench.report.values import number, task_of_kind
 
 
 def parse_pair(item: Any) -> tuple[np.ndarray, np.ndarray, float | None] | None:
@@ -49,7 +49,7 @@ def fig_closest_pairs(entries: list[Entry], folder: Path, per_gen: int = 5, max_
     plt, _ = pyplot()
     found = []
     for e in in_plot_order(entries):
-        m = family_task(e.result, "memorisation") or {}
+        m = task_of_kind(e.result, "memorisation") or {}
         pairs = m.get("closest_pairs")
         if isinstance(pairs, list):
             parsed = [p for p in (parse_pair(x) for x in pairs[:per_gen]) if p]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.report.collection import Entry
 from bench.report.figures.style import COLUMN_IN, in_plot_order, palette, plain, pyplot, save, series, Skip
-from bench.report.values import per_modality
+from bench.report.values import metric
 
 
 def grouped_bars(ax, sns, rows: list[dict], x: str, y: str, hue: str, colours: dict, order_hue: list[str]):
@@ -23,7 +23,7 @@ def fig_fd(entries: list[Entry], folder: Path) -> list[Path]:
     rows, hue_order = [], []
     for e in in_plot_order(entries):
         for m in e.modalities:
-            v, _ = per_modality(e.result, "fd", m, "fidelity")
+            v, _ = metric(e.result, "fd", m)
             if v is not None:
                 rows.append({"modality": plain(m), "FD": v, "generator": series(e)})
                 if series(e) not in hue_order:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.report.collection import Entry
 from bench.report.figures.style import in_plot_order, plain, pyplot, save, Skip, WIDE_IN
-from bench.report.values import dig, number
+from bench.report.values import dig, number, task_of_kind
 
 
 FOUNDATION_SOURCES = (("real", "linear_accuracy", "-"), ("synthetic", "linear_accuracy", "--"),
@@ -17,7 +17,7 @@ FOUNDATION_SOURCES = (("real", "linear_accuracy", "-"), ("synthetic", "linear_ac
 
 def fig_foundation(entries: list[Entry], folder: Path) -> list[Path]:
     plt, sns = pyplot()
-    data = {e.name: dig(e.result, "metrics", "foundation", "probes") for e in in_plot_order(entries)}
+    data = {e.name: dig(task_of_kind(e.result, "foundation"), "probes") for e in in_plot_order(entries)}
     data = {k: v for k, v in data.items() if isinstance(v, dict)}
     if not data:
         raise Skip("no foundation probes in the results (foundation task not run, or skipped for every generator)")

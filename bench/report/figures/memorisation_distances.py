@@ -11,7 +11,7 @@ import numpy as np
 
 from bench.report.collection import Entry
 from bench.report.figures.style import COLUMN_IN, in_plot_order, palette, plain, pyplot, save, series, Skip, WIDE_IN
-from bench.report.values import family_task, number
+from bench.report.values import number, task_of_kind
 
 
 SYNTH_KEYS = ("synthetic", "synth", "generated", "samples", "sample")
@@ -56,7 +56,7 @@ def memorisation_hist_data(entries: list[Entry]) -> list[tuple[Entry, list[float
     for every generator whose memorisation result has nearest-distance samples: what the histogram draws."""
     out = []
     for e in in_plot_order(entries):
-        m = family_task(e.result, "memorisation")
+        m = task_of_kind(e.result, "memorisation")
         d = distance_samples(m)
         if d:
             thresholds = near_copy_thresholds(m)  # a specialist's panel shows its own modality's only

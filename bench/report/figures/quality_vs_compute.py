@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.report.collection import Entry
 from bench.report.figures.style import COLUMN_IN, palette, plain, pyplot, save, series, Skip
-from bench.report.values import number, per_modality, pooled, training_compute
+from bench.report.values import metric, number, training_compute
 
 
 def _checkpoints(fit: dict) -> list[dict]:
@@ -32,9 +32,9 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
         if e.role == "baseline":
             continue
         flops, wall = training_compute(e.result)
-        per = [per_modality(e.result, "fd", m, "fidelity")[0] for m in e.modalities]
+        per = [metric(e.result, "fd", m)[0] for m in e.modalities]
         per = [v for v in per if v is not None]
-        fd = float(np.mean(per)) if per else pooled(e.result, "fd", "fidelity")[0]
+        fd = float(np.mean(per)) if per else metric(e.result, "fd")[0]
         if fd is not None and (flops or wall):
             pts.append((e, flops, wall, fd))
     if not pts:

@@ -7,16 +7,16 @@ from pathlib import Path
 
 from bench.report.collection import Entry
 from bench.report.figures.style import in_plot_order, palette, plain, pyplot, save, series, Skip, WIDE_IN
-from bench.report.values import pooled
+from bench.report.values import metric
 
 
 def fig_reader_study(entries: list[Entry], folder: Path) -> list[Path]:
     plt, sns = pyplot()
     rows = []
     for e in in_plot_order(entries):
-        auc, _ = pooled(e.result, "reader_auc", "reader_study")
-        human, ci = pooled(e.result, "human_alignment", "reader_study")
-        clip, _ = pooled(e.result, "clip_score", "alignment")
+        auc, _ = metric(e.result, "reader_auc")
+        human, ci = metric(e.result, "human_alignment")
+        clip, _ = metric(e.result, "clip_score")
         if auc is not None or human is not None:
             rows.append((e, auc, human, ci, clip))
     if not rows:
