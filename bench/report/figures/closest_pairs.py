@@ -77,7 +77,7 @@ def fig_closest_pairs(entries: list[Entry], folder: Path, per_gen: int = 5, max_
     row_h = text_h + 2 * size + gap + row_gap
     for r, (_, ps) in enumerate(found):
         for c, (_, _, dist) in enumerate(ps):
-            ax.text(c * pair_w + size / 2, r * row_h + text_h - 1, "—" if dist is None else f"{dist:.3g}",
+            ax.text(c * pair_w + size / 2, r * row_h + text_h - 1, "—" if dist is None else f"{dist:.3f}",
                     ha="center", va="bottom", fontsize=5.5)
     ax.set_yticks([r * row_h + text_h + size for r in range(len(found))])
     ax.set_yticklabels([plain(e.name) for e, _ in found])
