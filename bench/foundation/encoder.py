@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.augment import flip_and_shift
 from bench.reference.contrastive import decay_groups, tokenize, train_contrastive
 
 
@@ -109,14 +110,6 @@ class FoundationClip(nn.Module):
         return F.normalize(self.text(tokens), dim=-1)
 
 
-def augment_sequences(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random horizontal flip per sequence and one random shift of up to 2 px (all frames alike)."""
-    flip = torch.rand(x.shape[0], generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
-    dx, dy = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
-    return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-
-
 def pretrain(frames: np.ndarray, texts: list[str], cfg: EncoderConfig, *, steps: int, batch_size: int = 64,
              lr: float = 2e-3, weight_decay: float = 0.1, seed: int = 0, device: str = "cpu",
              log=None) -> tuple[FoundationClip, dict]:
@@ -135,7 +128,7 @@ def pretrain(frames: np.ndarray, texts: list[str], cfg: EncoderConfig, *, steps:
     loss_v = train_contrastive(model, torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)),
                                tokenize(texts, cfg.context_length), steps=steps, batch_size=batch_size, lr=lr,
                                warmup_steps=max(steps // 10, 1), param_groups=groups, gen=gen,
-                               augment=augment_sequences, device=device, what="foundation pretraining",
+                               augment=flip_and_shift, device=device, what="foundation pretraining",
                                on_step=progress)
     return model, {"final_loss": loss_v, "steps": steps, "n_pairs": len(texts),
                    "temperature": float(1.0 / model.logit_scale.detach().exp().clamp(max=100.0)), "config": asdict(cfg)}

@@ -24,11 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.foundation.encoder import EncoderConfig, SequenceEncoder, augment_sequences
+from bench.augment import flip_and_shift
+from bench.foundation.encoder import EncoderConfig, SequenceEncoder
 from bench.reference.contrastive import cosine_lr
-from bench.errors import check_loss
 from bench.foundation.sequences import SequenceSet
 from bench.stats import t_interval
+from bench.training import train_steps
 
 
 # -- summaries ---------------------------------------------------------------------------------------
@@ -177,10 +178,10 @@ def finetune(encoder: SequenceEncoder | None, cfg: EncoderConfig, train: Sequenc
                              {"params": net.head.parameters(), "lr": lr}], weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(s, steps, max(steps // 10, 1)))
     bs = min(batch_size, len(x_all))
-    for step in range(steps):
-        net.train()
+
+    def loss_of(step: int, micro: int) -> torch.Tensor:
         idx = torch.randperm(len(x_all), generator=gen)[:bs]
-        out = net(augment_sequences(x_all[idx], gen).to(device))
+        out = net(flip_and_shift(x_all[idx], gen).to(device))
         y = y_all[idx].to(device)
         loss = out.sum() * 0
         if other:
@@ -194,11 +195,9 @@ def finetune(encoder: SequenceEncoder | None, cfg: EncoderConfig, train: Sequenc
             ok = torch.isfinite(t)
             if ok.any():
                 loss = loss + F.mse_loss(out[:, k:][ok], t[ok])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        check_loss(float(loss.detach()), "fine-tuning", step, steps)
+        return loss
+
+    train_steps(net, opt, loss_of, steps, what="fine-tuning", scheduler=sched)
     net.eval()
     outs = []
     with torch.no_grad():

@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.errors import BenchError, check_loss
+from bench.errors import BenchError
 from bench.generators.compute import count_flops, n_params
 from bench.io import atomic_write_bytes, atomic_write_json, read_json, sha256_json
+from bench.training import train_steps
 
 
 @dataclass
@@ -182,24 +183,25 @@ def train_vae(spec: AutoencoderSpec, images: np.ndarray, device: str, log=print,
             f"PSNR {report['psnr_db']:.1f} dB")
         return report
 
-    for step in range(spec.steps):
-        x, gen = batch(step)
-        loss_t = loss_on(x, gen)
-        check_loss(float(loss_t.detach()), "autoencoder", step, spec.steps,
-                   fix="lower vae_lr or vae_kl_weight in the model spec")
-        opt.zero_grad(set_to_none=True)
-        loss_t.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        loss, done = loss_t.item(), step + 1
-        if step % max(1, spec.steps // 5) == 0 or done == spec.steps:
-            log(f"  autoencoder step {done}/{spec.steps}  loss {loss:.4f}")
-        if spec.eval_every and done % spec.eval_every == 0 and done < spec.steps:
-            report = gate_check(done)
-            if report is not None and report["drop_points"] <= spec.gate_points - 1.0 and spec.gate == "stop":
-                log(f"  autoencoder gate met at step {done}: stopping early")
-                break
+    def loss_of(step: int, micro: int) -> torch.Tensor:
+        return loss_on(*batch(step))
+
+    def progress(done: int, loss_v: float) -> None:
+        if (done - 1) % max(1, spec.steps // 5) == 0 or done == spec.steps:
+            log(f"  autoencoder step {done}/{spec.steps}  loss {loss_v:.4f}")
+
+    def gate(done: int, loss_v: float) -> bool:
+        if not spec.eval_every or done % spec.eval_every or done >= spec.steps:
+            return False
+        report = gate_check(done)
+        if report is not None and report["drop_points"] <= spec.gate_points - 1.0 and spec.gate == "stop":
+            log(f"  autoencoder gate met at step {done}: stopping early")
+            return True
+        return False
+
+    trained = train_steps(vae, opt, loss_of, spec.steps, what="autoencoder", scheduler=sched, hooks=[progress, gate],
+                          fix="lower vae_lr or vae_kl_weight in the model spec")
+    loss, done = trained.loss, trained.done
     vae.eval()
     return vae, {"trained": True, "steps": done, "max_steps": spec.steps, "stopped_early": done < spec.steps,
                  "batch": spec.batch, "images_seen": done * spec.batch, "final_loss": loss,

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import NonFiniteLoss
 from bench.generators.compute import count_flops
 from bench.generators.text_encoder import PromptTable
 from bench.io import atomic_write_bytes, atomic_write_json, read_json
+from bench.training import train_steps
 
 
 class TrainingStopped(Exception):
@@ -260,7 +260,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
         return (sched.add_noise(x0, noise, t).to(d), t.to(d), table.embeds[rows].to(d), table.mask[rows].to(d),
                 target.to(d))
 
-    def loss_of(batch):
+    def loss_of_batch(batch):
         noisy, t, emb, mask, target = batch
         with acc.autocast():
             pred = unet(noisy, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
@@ -270,53 +270,55 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
         return (per_sample * min_snr_weights(sched, t, cfg.snr_gamma)).mean()
 
     probe = micro_batch(-1, 0)
-    flops_per_step = count_flops(lambda: acc.backward(loss_of(probe))) * cfg.grad_accum
+    flops_per_step = count_flops(lambda: acc.backward(loss_of_batch(probe))) * cfg.grad_accum
     unet.zero_grad(set_to_none=True)
 
-    t0, loss, eval_s = time.perf_counter(), float("nan"), 0.0
+    t0, eval_s = time.perf_counter(), 0.0
     log_every = max(1, cfg.steps // 10)
-    for step in range(start, cfg.steps):
-        for micro in range(cfg.grad_accum):
-            with acc.accumulate(unet):
-                loss_t = loss_of(micro_batch(step, micro))
-                if loss_hook is not None:
-                    loss_t = loss_hook(step, loss_t)
-                if not torch.isfinite(loss_t).item():
-                    good = latest_checkpoint(ckpt_dir)
-                    raise NonFiniteLoss(
-                        f"training loss became {loss_t.item()} at step {step + 1} of {cfg.steps}",
-                        where=str(good or ckpt_dir),
-                        fix=("the last good checkpoint is kept" + (f" ({good.name})" if good else " (none yet)")
-                             + "; lower lr, or use mixed_precision = \"no\", then rerun: it resumes from there"))
-                acc.backward(loss_t)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-        ema.step(unet.parameters())
-        loss = loss_t.item()
-        done = step + 1
+
+    def loss_of(step: int, micro: int) -> torch.Tensor:
+        loss_t = loss_of_batch(micro_batch(step, micro))
+        return loss_hook(step, loss_t) if loss_hook is not None else loss_t
+
+    def nonfinite() -> tuple[str, str]:
+        good = latest_checkpoint(ckpt_dir)
+        return str(good or ckpt_dir), ("the last good checkpoint is kept" + (f" ({good.name})" if good else " (none yet)")
+                                       + "; lower lr, or use mixed_precision = \"no\", then rerun: it resumes from there")
+
+    def progress(done: int, loss: float) -> None:
         if done % log_every == 0 or done == cfg.steps:
             log(f"  step {done}/{cfg.steps}  loss {loss:.4f}")
-        if done % cfg.checkpoint_every == 0 or done in keep:
-            acc.wait_for_everyone()
-            if acc.is_main_process:
-                wall = state["wall_s"] + time.perf_counter() - t0 - eval_s
-                if on_checkpoint is not None and done in keep:
-                    e0 = time.perf_counter()
-                    model = acc.unwrap_model(unet)
-                    if curve_ema:
-                        ema.store(model.parameters())
-                        ema.copy_to(model.parameters())
-                    point = on_checkpoint(done, model.eval())
-                    if curve_ema:
-                        ema.restore(model.parameters())
-                    model.train()
-                    state["curve"] = [c for c in state["curve"] if c["step"] < done] + [
-                        {"step": done, "train_wall_s": wall, "loss": loss, **point, "curve_key": curve_key}]
-                    eval_s += time.perf_counter() - e0
-                save_checkpoint(ckpt_dir, done, acc.unwrap_model(unet), optimizer, ema,
-                                {"wall_s": wall, "loss": loss, "curve": state["curve"], "run_key": run_key}, keep)
+
+    def checkpoint(done: int, loss: float) -> None:
+        nonlocal eval_s
+        if not (done % cfg.checkpoint_every == 0 or done in keep):
+            return
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            wall = state["wall_s"] + time.perf_counter() - t0 - eval_s
+            if on_checkpoint is not None and done in keep:
+                e0 = time.perf_counter()
+                model = acc.unwrap_model(unet)
+                if curve_ema:
+                    ema.store(model.parameters())
+                    ema.copy_to(model.parameters())
+                point = on_checkpoint(done, model.eval())
+                if curve_ema:
+                    ema.restore(model.parameters())
+                model.train()
+                state["curve"] = [c for c in state["curve"] if c["step"] < done] + [
+                    {"step": done, "train_wall_s": wall, "loss": loss, **point, "curve_key": curve_key}]
+                eval_s += time.perf_counter() - e0
+            save_checkpoint(ckpt_dir, done, acc.unwrap_model(unet), optimizer, ema,
+                            {"wall_s": wall, "loss": loss, "curve": state["curve"], "run_key": run_key}, keep)
+
+    def stop(done: int, loss: float) -> None:
         if stop_after is not None and done >= stop_after:
             raise TrainingStopped(f"stopped after step {done}")
+
+    loss = train_steps(unet, optimizer, loss_of, cfg.steps, what="UNet", start=start, grad_accum=cfg.grad_accum,
+                       accelerator=acc, after_step=lambda done: ema.step(unet.parameters()),
+                       hooks=[progress, checkpoint, stop], on_nonfinite=nonfinite).loss
     acc.wait_for_everyone()  # the main process's last checkpoint is on disk before any process reports
     wall = state["wall_s"] + time.perf_counter() - t0 - eval_s
     ema_unet = acc.unwrap_model(unet)

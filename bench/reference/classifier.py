@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from bench.errors import check_loss
+from bench.augment import flip_and_shift
+from bench.training import every, train_steps
 
 
 class ImageClassifier(nn.Module):
@@ -39,14 +40,6 @@ class ImageClassifier(nn.Module):
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, S, S, 3) → float32 (N, 3, S, S) in [0, 255]."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-
-
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Standard cheap augmentation: random horizontal flip and a random shift of up to 2 pixels."""
-    flip = torch.rand(x.shape[0], generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    dx, dy = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
-    return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
 
 
 @dataclass
@@ -86,26 +79,30 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, *
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     x_all = to_tensor(images)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    best_state, best_bacc, best_step, loss_v = None, -1.0, steps, float("nan")
-    bar = tqdm(range(1, steps + 1), desc=desc, unit="step", leave=False, mininterval=1.0)
-    for step in bar:
-        model.train()
+    best = {"state": None, "bacc": -1.0, "step": steps}
+    bar = tqdm(total=steps, desc=desc, unit="step", leave=False, mininterval=1.0)
+
+    def loss_of(step: int, micro: int) -> torch.Tensor:
         idx = torch.randint(0, len(x_all), (min(batch_size, max(len(x_all), 1)),), generator=gen)
         x, y = x_all[idx], y_all[idx]
         if use_augment:
-            x = augment(x, gen)
-        loss = F.cross_entropy(model(x.to(device)), y.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        loss_v = check_loss(float(loss), desc, step, steps)
-        if val is not None and (step % eval_every == 0 or step == steps):
-            pred = predict_proba(model, val[0], device=device).argmax(1)
-            bacc = balanced_accuracy(np.asarray(val[1]), pred)
-            if bacc > best_bacc:
-                best_bacc, best_step, best_state = bacc, step, copy.deepcopy(model.state_dict())
-            bar.set_postfix(loss=f"{loss_v:.3f}", val_bacc=f"{bacc:.3f}")
+            x = flip_and_shift(x, gen)
+        return F.cross_entropy(model(x.to(device)), y.to(device))
+
+    def evaluate(done: int, loss: float) -> None:
+        pred = predict_proba(model, val[0], device=device).argmax(1)
+        bacc = balanced_accuracy(np.asarray(val[1]), pred)
+        if bacc > best["bacc"]:
+            best.update(state=copy.deepcopy(model.state_dict()), bacc=bacc, step=done)
+        bar.set_postfix(loss=f"{loss:.3f}", val_bacc=f"{bacc:.3f}")
+
+    def progress(done: int, loss: float) -> None:
+        bar.update(1)
+
+    hooks = [progress] + ([every(eval_every, evaluate, last=steps)] if val is not None else [])
+    trained = train_steps(model, opt, loss_of, steps, what=desc, scheduler=sched, hooks=hooks)
+    bar.close()
+    best_state, best_bacc, best_step, loss_v = best["state"], best["bacc"], best["step"], trained.loss
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

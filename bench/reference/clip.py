@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench.recipes import ClipRecipe
-from bench.reference.classifier import augment, to_tensor
+from bench.augment import flip_and_shift
+from bench.reference.classifier import to_tensor
 from bench.reference.contrastive import decay_groups, tokenize, train_contrastive
 
 
@@ -96,9 +97,9 @@ def train_clip(images: np.ndarray, texts: list[str], recipe: ClipRecipe, device:
     try:
         loss_v = train_contrastive(model, to_tensor(images), tokenize(texts, recipe.context_length),
                                    steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr,
-                                   warmup_steps=recipe.warmup_steps, param_groups=groups, gen=gen, augment=augment,
+                                   warmup_steps=recipe.warmup_steps, param_groups=groups, gen=gen, augment=flip_and_shift,
                                    device=device, what=desc, on_step=progress)
     finally:
         bar.close()
-    return model, {"final_loss": loss_v, "temperature": float(1.0 / model.logit_scale.exp().clamp(max=100.0)),
+    return model, {"final_loss": loss_v, "temperature": float(1.0 / model.logit_scale.detach().exp().clamp(max=100.0)),
                    "recipe": asdict(recipe), "config": model.config}

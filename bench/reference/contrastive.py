@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from bench.errors import check_loss
+from bench.training import train_steps
 
 
 def tokenize(texts: list[str], context_length: int) -> torch.Tensor:
@@ -53,18 +53,13 @@ def train_contrastive(model: torch.nn.Module, inputs: torch.Tensor, tokens: torc
     warm-up + cosine schedule. Returns the last loss; a non-finite loss is :class:`NonFiniteLoss`."""
     opt = torch.optim.AdamW(param_groups, lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: cosine_lr(step, steps, warmup_steps))
-    loss_v = float("nan")
-    for step in range(steps):
-        model.train()
+
+    def loss_of(step: int, micro: int) -> torch.Tensor:
         idx = torch.randperm(len(inputs), generator=gen)[:batch_size]
         x = augment(inputs[idx], gen).to(device)
-        loss = info_nce(model.encode_image(x), model.encode_text(tokens[idx].to(device)), model.logit_scale)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        loss_v = check_loss(float(loss.detach()), what, step, steps)
-        if on_step is not None:
-            on_step(step, loss_v)
+        return info_nce(model.encode_image(x), model.encode_text(tokens[idx].to(device)), model.logit_scale)
+
+    hooks = [lambda done, loss: on_step(done - 1, loss)] if on_step is not None else []
+    loss_v = train_steps(model, opt, loss_of, steps, what=what, scheduler=sched, hooks=hooks).loss
     model.eval()
     return loss_v
