@@ -92,16 +92,18 @@ def _at(d: Any, path: list[str] | None, modality: str | None = None) -> Any:
     return d
 
 
-def _number(v: Any) -> float | None:
+def number(v: Any) -> float | None:
+    """``v`` as a finite float, else None (bools, strings, NaN and infinities are not numbers here)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     v = float(v)
     return v if math.isfinite(v) else None
 
 
-def _interval(v: Any) -> tuple[float, float] | None:
+def interval(v: Any) -> tuple[float, float] | None:
+    """``[lo, hi]`` as a pair of finite floats, else None."""
     if isinstance(v, (list, tuple)) and len(v) == 2:
-        lo, hi = _number(v[0]), _number(v[1])
+        lo, hi = number(v[0]), number(v[1])
         if lo is not None and hi is not None:
             return lo, hi
     return None
@@ -112,9 +114,9 @@ def read_value(task_metrics: dict, col: MetricColumn, modality: str | None = Non
     """The column's value and 95 % interval in one task's metrics: pooled, or of one modality (either
     may be None: not measured, not finite, or not reported per modality)."""
     if modality is None:
-        return _number(_at(task_metrics, col.value)), _interval(_at(task_metrics, col.ci))
-    return (_number(_at(task_metrics, col.per_modality, modality)),
-            _interval(_at(task_metrics, col.per_modality_ci, modality)))
+        return number(_at(task_metrics, col.value)), interval(_at(task_metrics, col.ci))
+    return (number(_at(task_metrics, col.per_modality, modality)),
+            interval(_at(task_metrics, col.per_modality_ci, modality)))
 
 
 def declared_columns(result: dict) -> list[MetricColumn]:

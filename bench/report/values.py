@@ -9,10 +9,9 @@ memorisation thresholds) are read from the task of that kind, named exactly in t
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from bench.columns import MetricColumn, declared_columns, read_value
+from bench.columns import MetricColumn, declared_columns, interval, number, read_value  # noqa: F401 (re-exported)
 
 
 def columns_of(results: list[dict]) -> list[MetricColumn]:
@@ -52,21 +51,6 @@ def task_of_kind(result: dict, kind: str) -> dict | None:
     for name, k in task_kinds(result).items():
         if k == kind and isinstance(metrics.get(name), dict):
             return metrics[name]
-    return None
-
-
-def number(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def interval(v: Any) -> tuple[float, float] | None:
-    if isinstance(v, (list, tuple)) and len(v) == 2:
-        lo, hi = number(v[0]), number(v[1])
-        if lo is not None and hi is not None:
-            return lo, hi
     return None
 
 
