@@ -164,14 +164,15 @@ def test_agreement_tolerances_catch_real_changes_and_forgive_boundary_flips():
 
 
 @pytest.mark.slow
-def test_committed_smoke_samples_rescore_to_the_committed_results(tmp_path):
+def test_committed_smoke_samples_rescore_to_the_committed_results(smoke_runs):
     """The cross-machine check: the committed sample sets of the sanity baselines and ldm-tiny, scored with
     the shipped reference networks on this machine, agree with the committed results within the stated
-    tolerances (bench.metrics.agreement), with no generator fitted."""
+    tolerances (bench.metrics.agreement), with no generator fitted. It rescores in the session's smoke run
+    folder, so the utility task's real arms (generator-independent, trained on this machine) are reused."""
     from bench.rescore import rescore_suite
 
     tasks = ["fidelity", "alignment", "memorisation", "utility"]
-    runs = tmp_path / "runs"
+    runs = smoke_runs
     new = rescore_suite("smoke", BOARDS, runs, only=CROSS_MACHINE, task_names=tasks, device="cpu", publish=False,
                         log=lambda m: None)
     assert [r["generator"]["name"] for r in new] == CROSS_MACHINE
@@ -180,7 +181,9 @@ def test_committed_smoke_samples_rescore_to_the_committed_results(tmp_path):
         assert r["reference"] == old["reference"] and r["samples"] == old["samples"]
         assert r["rescored"]["tasks"] == tasks
         assert result_disagreements(r, old, tasks) == [], r["generator"]["name"]
-    assert not list(runs.rglob("fit.json")) and not list(runs.rglob("sample.json"))  # nothing fitted or sampled
+    rescored = [runs / "smoke" / g / "rescore" for g in CROSS_MACHINE]
+    assert all(f.is_dir() for f in rescored)
+    assert not [p for f in rescored for p in (*f.rglob("fit.json"), *f.rglob("sample.json"))]  # nothing fitted or sampled
     assert (BOARDS / "smoke" / "results").is_dir()  # publish=False left the committed files as they were
 
 
