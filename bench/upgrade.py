@@ -26,7 +26,7 @@ def task_columns(kind: str, params: dict, where: str) -> list[dict]:
 
 
 def upgraded(result: dict, where: str) -> dict:
-    """``result`` at the current schema version (a copy; the same object's content if already current)."""
+    """``result`` itself when it is at the current schema version, else an upgraded, validated copy."""
     version = result.get("schema_version") if isinstance(result, dict) else None
     if version == SCHEMA_VERSION:
         return result

@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
+def l2_normalise(x: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm, in ``dtype`` (all-zero rows stay zero)."""
+    x = np.asarray(x, dtype)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
@@ -43,7 +44,7 @@ def nearest_neighbours(queries: np.ndarray, base: np.ndarray, k: int = 2, space:
     import faiss
 
     if space == "cosine":
-        base_64, q_64 = _normalise64(base), _normalise64(queries)
+        base_64, q_64 = l2_normalise(base, np.float64), l2_normalise(queries, np.float64)
         index = faiss.IndexFlatIP(base_64.shape[1])
         scale = 1.0
     elif space == "pixel":
@@ -73,11 +74,6 @@ def _direct_distances(q: np.ndarray, base: np.ndarray, cand: np.ndarray) -> np.n
     """‖q_n − base[cand[n, k]]‖₂ for every query n and candidate k, float64, no cancellation."""
     diff = q[:, None, :] - base[cand]
     return np.sqrt(np.einsum("nkd,nkd->nk", diff, diff))
-
-
-def _normalise64(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def near_copy_threshold(heldout_d1: np.ndarray, percentile: float = 1.0) -> float:
