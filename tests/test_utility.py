@@ -1,5 +1,6 @@
-"""The utility task: statistics against scipy/scikit-learn, the sanity baselines on `smoke`, paired
-subsets, specialist coverage and cell-by-cell resume."""
+"""The utility task: statistics against scipy/scikit-learn, the real-data equivalent on known cases, the
+strong augmentation, the training-length rule, pretrain→finetune weights, the sanity baselines on
+`smoke`, paired subsets, specialist coverage and cell-by-cell resume."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from scipy import stats as sps
 
 from bench.data.samples import Samples
 from bench.stats import paired_test, t_interval
-from bench.metrics.utility import UtilityTask, classification_metrics
+from bench.metrics.utility import (MEDMNIST_RESNET18_28, UtilityTask, classification_metrics, equivalent_summary,
+                                   real_data_equivalent)
 
 # -- statistics -----------------------------------------------------------------------------------
 
@@ -118,7 +120,7 @@ def tiny(tmp_path, smoke_dataset):
     ctx.data_hashes = smoke_dataset.hashes()
     ctx.budgets = smoke_dataset.budget_indices(spec.splits.budgets, spec.splits.seed)
     params = UtilityTask.Params(steps=2, eval_every=2, seeds=2, budgets=[1], synthetic_per_class=3,
-                                arms=["real", "synthetic", "mixed"])
+                                arms=["real", "synthetic", "mixed"], sanity_seeds=0)
     hold = smoke_dataset.splits["holdout"]
     reqs = smoke_dataset.prompt_requests()
     samples = Samples(hold.images, [reqs[c] for c in hold.classes])
@@ -141,10 +143,11 @@ def test_resumes_cell_by_cell(tiny, monkeypatch):
     task.prepare()
     first = task.evaluate(g)
     shared, own = _markers(ctx.shared_dir), _markers(g.folder)
-    assert len(shared) == 3 * 2 and len(own) == 3 * 2 * 2  # modalities × seeds × arms (one budget)
+    ladder = len(ctx.budgets)  # the real arm runs at every budget of the suite
+    assert len(shared) == 3 * 2 * ladder and len(own) == 3 * 2 * 2  # modalities × seeds × (arms at one budget)
 
     # a "killed" run: one cell's marker is missing; only that cell is trained again
-    lost = "utility-organamnist-mixed-n1-s1.json"
+    lost = "utility-organamnist-mixed-n1-k3-s1.json"
     (g.folder / "utility" / "stages" / lost).unlink()
     import bench.reference.classifier as clf
 
@@ -154,7 +157,7 @@ def test_resumes_cell_by_cell(tiny, monkeypatch):
     again = UtilityTask(params, ctx)
     again.prepare()
     second = again.evaluate(g)
-    assert calls == ["organamnist mixed n=1 s1"]
+    assert calls == ["organamnist mixed n=1 k=3 s1"]
     assert _markers(ctx.shared_dir) == shared
     assert {k: v for k, v in _markers(g.folder).items() if k != lost} == {k: v for k, v in own.items() if k != lost}
     assert second == first  # deterministic on CPU: the redone cell gives the same numbers
@@ -182,3 +185,120 @@ def test_unknown_budget_is_refused(tiny):
     ctx, params, _ = tiny
     with pytest.raises(BenchError, match="budget 7"):
         UtilityTask(replace(params, budgets=[7]), ctx)
+
+
+# -- the real-data equivalent ------------------------------------------------------------------------
+
+
+def test_real_data_equivalent_interpolates_in_log_n():
+    n, acc = [1, 2, 5, 10, 20], [0.30, 0.45, 0.60, 0.70, 0.75]
+    # 0.65 lies halfway between budgets 5 (0.60) and 10 (0.70): the geometric midpoint sqrt(50)
+    assert real_data_equivalent(n, acc, 0.65) == (pytest.approx(np.sqrt(50)), "within")
+    # on a ladder point exactly: that budget
+    assert real_data_equivalent(n, acc, 0.45) == (pytest.approx(2.0), "within")
+    assert real_data_equivalent(n, acc, 0.80) == (20.0, "beyond")
+    assert real_data_equivalent(n, acc, 0.30) == (1.0, "below")
+    # a dip in the ladder is pooled first (isotonic regression: 0.60 and 0.50 become 0.55 each)
+    dipped = [0.30, 0.45, 0.60, 0.50, 0.75]
+    t = (0.56 - 0.55) / (0.75 - 0.55)
+    assert real_data_equivalent(n, dipped, 0.56)[0] == pytest.approx(np.exp(np.log(10) + t * np.log(2)))
+    with pytest.raises(ValueError, match="ascending"):
+        real_data_equivalent([5, 2], [0.1, 0.2], 0.15)
+
+
+def test_equivalent_summary_is_a_geometric_mean_with_a_log_t_interval():
+    per_seed = [(4.0, "within"), (9.0, "within"), (6.0, "within")]
+    s = equivalent_summary(per_seed, budget=2)
+    logs = np.log([4.0, 9.0, 6.0])
+    lo, hi = sps.t.interval(0.95, 2, loc=logs.mean(), scale=sps.sem(logs))
+    assert s["n_real"] == pytest.approx(np.exp(logs.mean())) and s["multiplier"] == pytest.approx(s["n_real"] / 2)
+    assert s["ci"] == pytest.approx([np.exp(lo), np.exp(hi)]) and s["status"] == "within"
+    assert equivalent_summary([(20.0, "beyond"), (9.0, "within")], 1)["status"] == "beyond"
+    assert equivalent_summary([(20.0, "beyond"), (1.0, "below")], 1)["status"] == "both"
+
+
+# -- the recipe ----------------------------------------------------------------------------------------
+
+
+def test_strong_augment_is_seeded_by_the_callers_generator_and_gives_soft_targets():
+    import torch
+    from bench.augment import strong_augment
+
+    x = torch.rand(16, 3, 28, 28) * 255
+    y = torch.randint(0, 5, (16,))
+    state = torch.get_rng_state()
+    a, ta = strong_augment(x, y, 5, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state)  # torch's global generator is left as it was
+    b, tb = strong_augment(x, y, 5, torch.Generator().manual_seed(3))
+    c, _ = strong_augment(x, y, 5, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and torch.equal(ta, tb) and not torch.equal(a, c)
+    assert a.shape == x.shape and 0 <= float(a.min()) and float(a.max()) <= 255
+    assert ta.shape == (16, 5) and torch.allclose(ta.sum(1), torch.ones(16))
+    assert not torch.equal(ta, torch.nn.functional.one_hot(y, 5).float())  # MixUp/CutMix mixed the labels
+
+
+def test_training_length_scales_with_the_training_set(tiny):
+    ctx, params, _ = tiny
+    task = UtilityTask(replace(params, steps=0, epochs=10, batch_size=64, min_steps=100, max_steps=3000, evals=5,
+                               eval_every=0), ctx)
+    assert task.steps_for(8) == 100  # at least min_steps
+    assert task.steps_for(1600) == 250  # ceil(10 x 1600 / 64)
+    assert task.steps_for(1601) == 251
+    assert task.steps_for(34561) == 3000  # at most max_steps
+    assert UtilityTask(replace(params, steps=7), ctx).steps_for(1600) == 7  # the fixed-length protocol
+    assert task.eval_every_for(250) == 50  # 5 evenly spaced checks
+
+
+def test_pretrain_finetune_starts_from_the_synthetic_arms_weights(tiny, monkeypatch):
+    import torch
+    import bench.reference.classifier as clf
+
+    ctx, params, gen = tiny
+    params = replace(params, arms=["real", "synthetic", "pretrain+finetune"])
+    g = gen("holdout", [2])
+    seen = []
+    real_train = clf.train_classifier
+    monkeypatch.setattr(clf, "train_classifier",
+                        lambda *a, **k: seen.append((k["desc"], k.get("init_state"))) or real_train(*a, **k))
+    out = UtilityTask(params, ctx).evaluate(g)
+    weights = torch.load(g.folder / "utility" / "weights" / "utility-breastmnist-synthetic-all-k3-s1.pt",
+                         weights_only=True)
+    init = dict(seen)["breastmnist pretrain+finetune n=1 k=3 s1"]
+    assert init is not None and all(torch.equal(init[k], weights[k]) for k in weights)
+    assert dict(seen)["breastmnist synthetic n=None k=3 s1"] is None  # pretraining starts from scratch
+    assert "pretrain+finetune" in out["gains"]["1"]["breastmnist"]
+
+    # weights lost but the marker kept: the synthetic cell is trained again (same bytes), not skipped
+    (g.folder / "utility" / "weights" / "utility-breastmnist-synthetic-all-k3-s1.pt").unlink()
+    seen.clear()
+    again = UtilityTask(params, ctx).evaluate(g)
+    assert [d for d, _ in seen] == ["breastmnist synthetic n=None k=3 s1"] and again == out
+
+
+def test_refuses_pretrain_finetune_without_the_synthetic_arm(tiny):
+    from bench.errors import BenchError
+
+    ctx, params, _ = tiny
+    with pytest.raises(BenchError, match="fine-tunes the synthetic arm"):
+        UtilityTask(replace(params, arms=["real", "pretrain+finetune"]), ctx)
+
+
+def test_quantity_curve_and_sanity_row(tiny):
+    ctx, params, gen = tiny
+    params = replace(params, arms=["real", "synthetic", "mixed"], synthetic_counts=[1, 3], sanity_seeds=2)
+    out = UtilityTask(params, ctx).evaluate(gen("holdout", [2]))
+    q = out["quantity"]
+    assert q["budget"] == 1 and q["counts"] == [1, 3]
+    assert set(q["per_modality"]["breastmnist"]["synthetic"]) == {"1", "3"}
+    # the quantity curve's default count is the synthetic arm itself
+    assert (q["per_modality"]["breastmnist"]["synthetic"]["3"]["accuracy"]
+            == out["cells"]["1"]["breastmnist"]["synthetic"]["accuracy"])
+    assert (q["per_modality"]["breastmnist"]["mixed"]["3"]["accuracy"]
+            == out["cells"]["1"]["breastmnist"]["mixed"]["accuracy"])
+    s = out["sanity"]["breastmnist"]
+    assert s["n_train"] == int((ctx.dataset.splits["train"].modality == 2).sum()) and len(s["accuracy"]["values"]) == 2
+    assert s["medmnist_resnet18_28"] == MEDMNIST_RESNET18_28["breastmnist"]
+    assert s["within_bar"] == (s["accuracy"]["mean"] >= MEDMNIST_RESNET18_28["breastmnist"] - 0.05)
+    assert s["gap_points"] == pytest.approx(100 * (0.863 - s["accuracy"]["mean"]))
+    # every ladder budget is reported, with its training-set size
+    assert set(out["ladder"]["breastmnist"]) == {str(n) for n in ctx.budgets}

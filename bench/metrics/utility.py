@@ -1,35 +1,50 @@
-"""The utility task: when real data is scarce, do a generator's images help a classifier?
+"""The utility task: when real data is scarce, what is a generator's image worth to a classifier?
 
 For every low-data budget ``n`` (real training images per class: the suite's nested subsets, the same
 for every generator), every modality a generator covers and every seed, one ``timm`` classifier over
-that modality's classes is trained in each arm:
+that modality's classes is trained in each arm — the four regimes the field reports, and two cheap
+alternatives that "synthetic data helps" must beat:
 
-- ``real``: the budget's real training images of the modality;
-- ``real+augment``: the same images with random flips and shifts of up to 2 px (the cheap alternative
-  that "synthetic helps" must beat);
-- ``synthetic``: only the generator's images of the modality, the first ``synthetic_per_class`` of each
-  class. It uses no real training images, so it is trained once per modality and seed and reported
-  at every budget;
-- ``mixed``: the budget's real images plus those synthetic images.
+- ``real``: the budget's real training images of the modality; run at **every** budget of the suite
+  (the *real ladder*, e.g. 1 … 500 per class), since it is shared by all generators;
+- ``real+augment``: the same images with random flips and 2-px shifts (weak augmentation);
+- ``real+strong``: the same images with TrivialAugmentWide and MixUp/CutMix (strong augmentation,
+  :func:`bench.augment.strong_augment`);
+- ``synthetic``: only the generator's images of the modality, the first ``k`` of each class, for every
+  ``k`` of ``synthetic_counts`` (the *quantity curve*). It uses no real training images, so it is trained
+  once per modality, count and seed and reported at every budget (at ``k = synthetic_per_class``);
+- ``mixed``: the budget's real images plus ``synthetic_per_class`` synthetic images per class (and, at
+  the smallest budget, every count of ``synthetic_counts``: the mixed quantity curve);
+- ``pretrain+finetune``: the ``synthetic`` arm's classifier (pretraining on ``synthetic_per_class``
+  synthetic images per class, with that arm's schedule) fine-tuned on the budget's real images with the
+  ``real`` arm's schedule for that budget (RoentGen-v2's regime). Both phases select on the real
+  validation split.
 
-One recipe for every arm (:func:`bench.reference.classifier.train_classifier`, ``pretrained=False``):
-exactly ``steps`` optimisation steps of ``batch_size`` images drawn with replacement, so no arm gets
-more updates because its training set is larger; the weights kept are those with the best balanced
-accuracy on the modality's real **validation** split (checked every ``eval_every`` steps); metrics on
-the modality's real **test** split only: accuracy, balanced accuracy and macro one-vs-rest AUROC
-(scikit-learn), all fractions in [0, 1].
+The classifier recipe (:func:`bench.reference.classifier.train_classifier`, ``pretrained=False``) scales
+training with the training set: ``steps = ceil(epochs × N / batch_size)`` optimisation steps for N
+training images, clipped to ``[min_steps, max_steps]`` (``steps`` > 0 instead fixes every arm's length,
+the version-1 protocol); batches are drawn with replacement; the weights kept are those with the best
+balanced accuracy on a fixed class-stratified subset of the modality's real **validation** split
+(at most ``val_per_class`` per class, checked ``evals`` times, evenly spaced); metrics on the modality's
+real **test** split only: accuracy, balanced accuracy and macro one-vs-rest AUROC (scikit-learn), all
+fractions in [0, 1]. A **sanity row** trains the ``real`` recipe on the modality's whole training split
+and puts its test accuracy beside the MedMNIST v2 ResNet-18 (28 px) figure.
 
 Reported per budget, modality and arm: the mean over seeds with a 95 % Student-t interval
 (:mod:`bench.stats`). The **gain** of an arm is its metric minus the ``real`` arm's for the same
 seed and the same real subset (a paired difference, in fraction points: +0.05 = 5 percentage points),
 with its t-interval and a paired test. ``pooled`` averages the evaluated modalities within each seed
-first, then proceeds the same way. A generator is evaluated only on the modalities it covers, so a
-specialist's row lines up with the generalist's row of the same modality.
+first, then proceeds the same way. The **real-data equivalent** of an arm's accuracy is the number of
+real images per class the real ladder needs to reach it (:func:`real_data_equivalent`: isotonic in
+log n, linear interpolation in log n, per seed), summarised by the geometric mean over seeds with a
+t-interval in log n; its **multiplier** is that number over the budget (MediSyn's "2× the real data"
+is a multiplier of 2). A generator is evaluated only on the modalities it covers, so a specialist's row
+lines up with the generalist's row of the same modality.
 
-The real arms do not depend on the generator: :meth:`UtilityTask.prepare` trains them once under
-``runs/<suite>/_shared/utility`` and every generator reuses them; the generator's own arms live under
-``runs/<suite>/<generator>/utility``. Every cell (arm × modality × budget × seed) is its own resumable
-stage whose marker holds its metrics, so a killed run redoes only unfinished cells.
+The real arms and the sanity row do not depend on the generator: :meth:`UtilityTask.prepare` trains them
+once under ``runs/<suite>/_shared/utility`` and every generator reuses them; the generator's own arms
+live under ``runs/<suite>/<generator>/utility``. Every cell (arm × modality × budget × count × seed) is
+its own resumable stage whose marker holds its metrics, so a killed run redoes only unfinished cells.
 """
 
 from __future__ import annotations
@@ -48,14 +63,21 @@ from bench.metrics.base import Task
 from bench.stats import PAIRED_TESTS, paired_test, t_interval
 from bench.registry import register_task
 
-ARMS = ("real", "synthetic", "mixed", "real+augment")
-REAL_ARMS = ("real", "real+augment")  # generator-independent, shared by all generators
-GAIN_ARMS = ("synthetic", "mixed", "real+augment")  # compared with "real"
+ARMS = ("real", "real+augment", "real+strong", "synthetic", "mixed", "pretrain+finetune")
+REAL_ARMS = ("real", "real+augment", "real+strong")  # generator-independent, shared by all generators
+GENERATOR_ARMS = ("synthetic", "mixed", "pretrain+finetune")
+GAIN_ARMS = ("synthetic", "mixed", "pretrain+finetune", "real+augment", "real+strong")  # compared with "real"
+AUGMENT_OF = {"real+augment": "weak", "real+strong": "strong"}
 METRICS = ("accuracy", "balanced_accuracy", "auroc")
 SHORT = {"accuracy": "acc", "balanced_accuracy": "bacc", "auroc": "auroc",
-         "real": "real", "synthetic": "synthetic", "mixed": "mixed", "real+augment": "augment"}
+         "real": "real", "synthetic": "synthetic", "mixed": "mixed", "real+augment": "augment",
+         "real+strong": "strong", "pretrain+finetune": "pft"}
 CI_LEVEL = 0.95
 POOLED = "pooled"
+# Test accuracy of ResNet-18 at 28 px, trained on the whole official training split: MedMNIST v2
+# (Yang et al., Scientific Data 2023, Table 3). The sanity row's bar is this minus SANITY_POINTS.
+MEDMNIST_RESNET18_28 = {"bloodmnist": 0.958, "organamnist": 0.935, "breastmnist": 0.863}
+SANITY_POINTS = 0.05
 
 TEST_RATIONALE = {
     "ttest_rel": "paired t-test over seeds: with 3 seeds the exact Wilcoxon signed-rank test cannot give "
@@ -143,28 +165,82 @@ class TrainingSet:
                            self.real_sha256 or other.real_sha256, self.synthetic_sha256 or other.synthetic_sha256)
 
 
+def real_data_equivalent(ladder_n, ladder_values, value: float) -> tuple[float, str]:
+    """The real images per class the real ladder needs to reach ``value``, and where that lies.
+
+    The ladder (budgets ``ladder_n``, ascending, > 0; the real arm's metric at each) is made monotone by
+    isotonic regression in log n (scikit-learn), and ``value`` is read off it by linear interpolation in
+    log n between the two budgets around it. Returns ``(n, "within")``; ``(ladder_n[0], "below")`` when
+    ``value`` is at most the fitted curve at the smallest budget; ``(ladder_n[-1], "beyond")`` when it is
+    above the fitted curve at the largest (the ladder cannot say how many real images it is worth).
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    n = np.asarray(ladder_n, dtype=float)
+    if len(n) < 2 or np.any(np.diff(n) <= 0) or n[0] <= 0:
+        raise ValueError(f"the ladder needs at least two ascending positive budgets, got {list(ladder_n)}")
+    x = np.log(n)
+    f = IsotonicRegression(increasing=True).fit_transform(x, np.asarray(ladder_values, dtype=float))
+    if value <= f[0]:
+        return float(n[0]), "below"
+    if value > f[-1]:
+        return float(n[-1]), "beyond"
+    i = int(np.argmax(f >= value))  # first budget at or above value; f[i-1] < value <= f[i]
+    t = (value - f[i - 1]) / (f[i] - f[i - 1])
+    return float(np.exp(x[i - 1] + t * (x[i] - x[i - 1]))), "within"
+
+
+def equivalent_summary(per_seed: list[tuple[float, str]], budget: int) -> dict:
+    """Per-seed real-data equivalents → geometric mean over seeds with a 95 % t-interval in log n, the
+    multiplier (equivalent / ``budget``) and a status: ``within`` when every seed lies on the ladder;
+    ``beyond`` / ``below`` when some seed lies past its top / under its bottom (the mean is then a lower /
+    upper bound, computed with those seeds at the ladder's end); ``both`` when seeds lie past both ends."""
+    values = [v for v, _ in per_seed]
+    statuses = {st for _, st in per_seed}
+    logs = np.log(values)
+    mean_log, (lo, hi) = t_interval(logs.tolist(), CI_LEVEL)
+    status = ("within" if statuses == {"within"} else "both" if {"beyond", "below"} <= statuses
+              else "beyond" if "beyond" in statuses else "below")
+    n_real, ci = float(np.exp(mean_log)), [float(np.exp(lo)), float(np.exp(hi))] if lo == lo else [None, None]
+    return {"n_real": n_real, "ci": ci, "multiplier": n_real / budget,
+            "multiplier_ci": [c / budget if c is not None else None for c in ci],
+            "status": status, "values": values, "statuses": [st for _, st in per_seed]}
+
+
 @register_task("utility")
 class UtilityTask(Task):
-    """Real / synthetic / mixed / augmented classifier training per budget, modality and seed (module doc)."""
+    """The utility regimes per budget, modality, count and seed; the real ladder and the sanity row (module doc)."""
 
     @dataclass
     class Params:
         """``tasks/utility.toml [params]``. Sizes in pixels, ``lr`` the AdamW peak (cosine decay to 0),
-        ``seeds`` a count (seeds 0 .. seeds-1), ``synthetic_per_class`` images per class."""
+        ``seeds`` a count (seeds 0 .. seeds-1), ``synthetic_per_class`` / ``synthetic_counts`` images per class."""
 
         arch: str = "test_resnet"  # timm architecture, trained from scratch
         input_size: int = field(default=0, metadata={"check": lambda v: v >= 0, "why": "pixels; 0 = native size"})
-        steps: int = field(default=60, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
-        batch_size: int = field(default=16, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        epochs: float = field(default=10.0, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        min_steps: int = field(default=60, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        max_steps: int = field(default=3000, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        steps: int = field(default=0, metadata={"check": lambda v: v >= 0,
+                                                "why": "0 = the epochs rule; > 0 fixes every arm's steps"})
+        batch_size: int = field(default=64, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
         lr: float = field(default=3e-3, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
-        eval_every: int = field(default=20, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
-        seeds: int = field(default=3, metadata={"check": lambda v: v >= 2,
+        evals: int = field(default=5, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        eval_every: int = field(default=0, metadata={"check": lambda v: v >= 0,
+                                                     "why": "0 = `evals` evenly spaced checks; > 0 every this many steps"})
+        val_per_class: int = field(default=100, metadata={"check": lambda v: v >= 0,
+                                                          "why": "validation images per class for selection; 0 = all"})
+        seeds: int = field(default=5, metadata={"check": lambda v: v >= 2,
                                                 "why": "need at least 2 seeds (0 .. seeds-1) for an interval"})
-        synthetic_per_class: int = field(default=20, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        synthetic_per_class: int = field(default=100, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        synthetic_counts: list[int] = field(default_factory=list, metadata={
+            "check": lambda v: all(k > 0 for k in v), "why": "images per class, each > 0"})  # empty = [synthetic_per_class]
         arms: list[str] = field(default_factory=lambda: list(ARMS),
                                 metadata={"choices": ARMS, "check": lambda v: "real" in v,
                                           "why": "gains are measured against the 'real' arm, which must be run"})
-        budgets: list[int] = field(default_factory=list)  # empty = every budget of the suite
+        budgets: list[int] = field(default_factory=list)  # budgets of the arms other than real; empty = every budget
+        sanity_seeds: int = field(default=3, metadata={"check": lambda v: v >= 0,
+                                                       "why": "seeds of the sanity row; 0 = no sanity row"})
         paired_test: str = field(default="ttest_rel", metadata={"choices": PAIRED_TESTS})
         threads: int = field(default=1, metadata={"check": lambda v: v >= 0,
                                                   "why": "CPU threads per classifier; 0 = torch's default"})
@@ -177,29 +253,61 @@ class UtilityTask(Task):
             raise BenchError(f"utility budget {unknown[0]} is not a budget of suite {ctx.spec.name!r}",
                              where=f"{ctx.spec.path} / tasks/utility.toml [params] budgets",
                              fix=f"use some of the suite's [splits] budgets: {known}")
+        if "pretrain+finetune" in params.arms and "synthetic" not in params.arms:
+            raise BenchError("the pretrain+finetune arm fine-tunes the synthetic arm's classifier",
+                             where=f"{ctx.spec.path} / tasks/utility.toml [params] arms",
+                             fix="add \"synthetic\" to arms, or drop \"pretrain+finetune\"")
+        self.ladder = known  # the real arm runs at every budget of the suite
         self.budgets = sorted(params.budgets) if params.budgets else known
         self.seeds = list(range(params.seeds))
+        self.counts = sorted(set(params.synthetic_counts) | {params.synthetic_per_class})
 
     # -- recipe and data -----------------------------------------------------------------------
     def recipe(self) -> dict:
         """What decides a cell's training, besides its data and seed (the keys of its stage hash)."""
         p = self.params
-        return {"arch": p.arch, "pretrained": False, "input_size": p.input_size, "steps": p.steps,
-                "batch_size": p.batch_size, "lr": p.lr, "eval_every": p.eval_every,
-                "selection": "best balanced accuracy on the modality's real val split",
+        length = (f"{p.steps} steps for every arm" if p.steps else
+                  f"ceil({p.epochs:g} x training images / {p.batch_size}) steps, clipped to [{p.min_steps}, {p.max_steps}]")
+        return {"arch": p.arch, "pretrained": False, "input_size": p.input_size, "length": length,
+                "batch_size": p.batch_size, "lr": p.lr,
+                "checks": f"every {p.eval_every} steps" if p.eval_every else f"{p.evals} evenly spaced",
+                "selection": "best balanced accuracy on the modality's real val split"
+                             + (f" (a fixed class-stratified subset of at most {p.val_per_class} per class)"
+                                if p.val_per_class else ""),
                 "evaluation": "the modality's real test split"}
+
+    def steps_for(self, n_train: int) -> int:
+        """Optimisation steps for a training set of ``n_train`` images (module doc)."""
+        p = self.params
+        if p.steps:
+            return p.steps
+        return int(min(max(-(-p.epochs * n_train // p.batch_size), p.min_steps), p.max_steps))
+
+    def eval_every_for(self, steps: int) -> int:
+        p = self.params
+        return p.eval_every if p.eval_every else max(1, -(-steps // p.evals))
 
     @classmethod
     def columns(cls, params) -> list[MetricColumn]:
-        """The headline gains (accuracy, at the smallest real-data budget) of the mixed and synthetic arms."""
+        """The headline gains (accuracy, at the smallest real-data budget) of the generator arms, and the
+        real-data-equivalent multiplier of real + synthetic."""
         labels = {"mixed": ("utility gain, real+synthetic", "real + synthetic"),
-                  "synthetic": ("utility gain, synthetic only", "synthetic images only")}
-        return [pooled_column(f"gain_{SHORT[arm]}_acc", label, "higher", "fraction points",
+                  "synthetic": ("utility gain, synthetic only", "synthetic images only"),
+                  "pretrain+finetune": ("utility gain, pretrain→finetune",
+                                        "synthetic images, then fine-tuned on the real ones")}
+        cols = [pooled_column(f"gain_{SHORT[arm]}_acc", label, "higher", "fraction points",
                               f"test accuracy of a classifier trained on {what} minus real-only (same seed and real "
                               "subset), at the smallest real-data budget (95% CI over seeds)",
                               ci=True, per_modality_ci=True, show_ci=True, signed=True, order=10 + i,
                               rank=1 if arm == "mixed" else None)
                 for i, (arm, (label, what)) in enumerate(labels.items()) if arm in params.arms]
+        if "mixed" in params.arms and not params.steps:
+            cols.append(pooled_column("equiv_mixed_x", "real-data equivalent, real+synthetic", "higher", "×",
+                                      "real images per class the real-only ladder needs to match real + synthetic, "
+                                      "over the budget, at the smallest budget (geometric mean over seeds, 95% CI; "
+                                      "≥ when past the ladder's top)", ci=True, per_modality_ci=True, show_ci=True,
+                                      order=14))
+        return cols
 
     def real_set(self, n: int, m: int) -> TrainingSet:
         """Budget ``n``'s real training images of modality ``m`` (the suite's nested subset)."""
@@ -208,9 +316,16 @@ class UtilityTask(Task):
         sub = train.subset(idx[train.modality[idx] == m])
         return TrainingSet(sub.images, sub.labels, real_sha256=sha256_json(sub.hash()))
 
-    def synthetic_set(self, samples, m: int) -> tuple[TrainingSet, list[int]]:
-        """The first ``synthetic_per_class`` images of each class of modality ``m``; and the count per class."""
-        k = self.params.synthetic_per_class
+    def full_set(self, m: int) -> TrainingSet:
+        """Every training image of modality ``m`` (the sanity row)."""
+        train = self.ctx.dataset.splits["train"]
+        sub = train.subset(np.flatnonzero(train.modality == m))
+        return TrainingSet(sub.images, sub.labels, real_sha256=sha256_json(sub.hash()))
+
+    def synthetic_set(self, samples, m: int, k: int | None = None) -> tuple[TrainingSet, list[int]]:
+        """The first ``k`` (default ``synthetic_per_class``) images of each class of modality ``m``; and the
+        count per class."""
+        k = self.params.synthetic_per_class if k is None else k
         n_cls = len(self.ctx.dataset.modalities[m].class_names)
         mod, lab = samples.modality, samples.labels
         take = [np.flatnonzero((mod == m) & (lab == c))[:k] for c in range(n_cls)]
@@ -219,49 +334,101 @@ class UtilityTask(Task):
         h = sha256_json({"images": sha256_array(images), "labels": sha256_array(labels)})
         return TrainingSet(images, labels, synthetic_sha256=h), [len(t) for t in take]
 
+    def selection_split(self, m: int):
+        """The real validation images of modality ``m`` that select a classifier's weights: at most
+        ``val_per_class`` per class, a fixed seeded draw (the same for every cell)."""
+        val = self.ctx.dataset.splits["val"]
+        idx = np.flatnonzero(val.modality == m)
+        k = self.params.val_per_class
+        if k:
+            rng = np.random.default_rng(0)
+            labels = val.labels[idx]
+            idx = np.sort(np.concatenate([rng.permutation(idx[labels == c])[:k] for c in np.unique(labels)]))
+        return val.subset(idx)
+
     # -- one cell ------------------------------------------------------------------------------
-    def cell(self, folder: Path, arm: str, m: int, n: int | None, seed: int, data: TrainingSet) -> dict:
+    def weights_path(self, folder: Path, name: str) -> Path:
+        return folder / "utility" / "weights" / f"{name}.pt"
+
+    def train(self, m: int, seed: int, data: TrainingSet, augment: str = "none", init_state=None,
+              steps: int | None = None, desc: str = ""):
+        """One classifier of modality ``m`` on ``data``; returns (model, info, test metrics, steps)."""
+        from bench.reference.classifier import predict_proba, train_classifier
+
+        ds, p = self.ctx.dataset, self.params
+        val = self.selection_split(m)
+        test = ds.splits["test"].subset(np.flatnonzero(ds.splits["test"].modality == m))
+        steps = self.steps_for(len(data.labels)) if steps is None else steps
+        with torch_threads(p.threads):
+            model, info = train_classifier(
+                data.images, data.labels, len(ds.modalities[m].class_names), arch=p.arch,
+                input_size=p.input_size, steps=steps, batch_size=p.batch_size, lr=p.lr, seed=seed,
+                device=self.ctx.device, val=(val.images, val.labels), eval_every=self.eval_every_for(steps),
+                augment=augment, init_state=init_state, desc=desc)
+            proba = predict_proba(model, test.images, device=self.ctx.device)
+        return model, info, {"n_test": len(test), "metrics": classification_metrics(test.labels, proba)}, steps
+
+    def cell(self, folder: Path, arm: str, m: int, n: int | None, seed: int, data: TrainingSet,
+             count: int | None = None, init: tuple[str, "Callable[[], dict]"] | None = None,
+             steps: int | None = None, save_weights: bool = False) -> dict:
         """Train and test one classifier (resumable stage); returns its marker's output.
 
-        ``n`` is None for the synthetic arm, which does not depend on the budget.
+        ``n`` is None for the synthetic arm, which does not depend on the budget, and ``"full"`` for the
+        sanity row; ``count`` is the synthetic images per class; ``init`` (a name and a function returning
+        weights) starts from pretrained weights; ``save_weights`` keeps the weights beside the marker.
         """
         key = self.ctx.dataset.modalities[m].key
-        name = f"utility-{key}-{arm.replace('+', '-')}-{'n' + str(n) if n is not None else 'all'}-s{seed}"
+        budget = "all" if n is None else n if n == "full" else f"n{n}"
+        name = (f"utility-{key}-{arm.replace('+', '-')}-{budget}" + (f"-k{count}" if count is not None else "")
+                + f"-s{seed}")
         inputs = {"recipe": self.recipe(), "arm": arm, "modality": key, "budget": n, "seed": seed,
+                  "count": count, "steps": steps, "init": init[0] if init else None,
                   "real_sha256": data.real_sha256, "synthetic_sha256": data.synthetic_sha256,
                   "data": self.ctx.data_hashes.get("dataset_sha256")}
 
-        def train() -> dict:
-            from bench.reference.classifier import predict_proba, train_classifier
+        def run() -> dict:
+            import torch
 
-            ds, p = self.ctx.dataset, self.params
-            val, test = (ds.splits[s].subset(np.flatnonzero(ds.splits[s].modality == m)) for s in ("val", "test"))
-            with torch_threads(p.threads):
-                model, info = train_classifier(
-                    data.images, data.labels, len(ds.modalities[m].class_names), arch=p.arch,
-                    input_size=p.input_size, steps=p.steps, batch_size=p.batch_size, lr=p.lr, seed=seed,
-                    device=self.ctx.device, val=(val.images, val.labels), eval_every=p.eval_every,
-                    use_augment=arm == "real+augment", desc=f"{key} {arm} n={n} s{seed}")
-                proba = predict_proba(model, test.images, device=self.ctx.device)
-            return {"arm": arm, "modality": key, "budget": n, "seed": seed, "n_train": int(len(data.labels)),
+            model, info, test, used = self.train(m, seed, data, AUGMENT_OF.get(arm, "none"),
+                                                 init_state=init[1]() if init else None, steps=steps,
+                                                 desc=f"{key} {arm} n={n} k={count} s{seed}")
+            if save_weights:
+                path = self.weights_path(folder, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                torch.save(model.state_dict(), tmp)
+                tmp.replace(path)
+            return {"arm": arm, "modality": key, "budget": n, "seed": seed, "count": count,
+                    "n_train": int(len(data.labels)), "steps": used,
                     "real_sha256": data.real_sha256, "synthetic_sha256": data.synthetic_sha256,
-                    "n_test": len(test), "best_step": info.best_step,
+                    "n_test": test["n_test"], "best_step": info.best_step,
                     "best_val_balanced_accuracy": info.best_val_balanced_accuracy,
-                    "final_loss": info.final_loss, "metrics": classification_metrics(test.labels, proba)}
+                    "final_loss": info.final_loss, "metrics": test["metrics"], "name": name}
 
-        return self.ctx.stage(folder / "utility", name, inputs, train)["output"]
+        out = self.ctx.stage(folder / "utility", name, inputs, run)["output"]
+        if save_weights and not self.weights_path(folder, name).is_file():  # marker kept, weights lost: redo
+            (folder / "utility" / "stages" / f"{name}.json").unlink()
+            out = self.ctx.stage(folder / "utility", name, inputs, run)["output"]
+        return out
 
     def real_cell(self, arm: str, m: int, n: int, seed: int) -> dict:
         return self.cell(self.ctx.shared_dir, arm, m, n, seed, self.real_set(n, m))
 
+    def sanity_cell(self, m: int, seed: int) -> dict:
+        data = self.full_set(m)
+        return self.cell(self.ctx.shared_dir, "real", m, "full", seed, data)
+
     # -- suite level ---------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Train the generator-independent arms (``real``, ``real+augment``) of every cell once."""
-        arms = [a for a in REAL_ARMS if a in self.params.arms]
-        todo = [(a, m, n, s) for n in self.budgets for m in range(len(self.ctx.dataset.modalities))
-                for a in arms for s in self.seeds]
+        """Train the generator-independent cells once: the real ladder, the augmentation arms at the
+        generator budgets and the sanity row."""
+        mods = range(len(self.ctx.dataset.modalities))
+        todo = [("real", m, n, s) for n in self.ladder for m in mods for s in self.seeds]
+        todo += [(a, m, n, s) for n in self.budgets for m in mods for a in REAL_ARMS[1:]
+                 if a in self.params.arms for s in self.seeds]
+        todo += [("sanity", m, None, s) for m in mods for s in range(self.params.sanity_seeds)]
         for a, m, n, s in tqdm(todo, desc="utility: real arms", unit="cell", mininterval=1.0):
-            self.real_cell(a, m, n, s)
+            self.sanity_cell(m, s) if a == "sanity" else self.real_cell(a, m, n, s)
 
     # -- one generator -------------------------------------------------------------------------
     def modalities(self, gen) -> tuple[list[int], list[str]]:
@@ -274,37 +441,70 @@ class UtilityTask(Task):
         return [m for m in covered if m in present], notes
 
     def evaluate(self, gen) -> dict:
-        ds, arms = self.ctx.dataset, self.params.arms
+        import torch
+
+        ds, arms, p = self.ctx.dataset, self.params.arms, self.params
         mods, notes = self.modalities(gen)
         if not mods:
             raise BenchError(f"generator {gen.entry.name!r} has no samples of any modality it covers",
                              where=str(gen.folder / "samples"))
+        k0, b0 = p.synthetic_per_class, self.budgets[0]
         # values[n][modality key][arm][metric] = per-seed list (seed order)
         values: dict[int, dict[str, dict[str, dict[str, list[float]]]]] = {}
+        ladder: dict[str, dict[int, dict[str, list[float]]]] = {}  # [key][n][metric]
+        ladder_n_train: dict[str, dict[int, int]] = {}
+        quantity: dict[str, dict[str, dict[int, dict[str, list[float]]]]] = {}  # [key][arm][count][metric]
+        sanity: dict[str, list[dict]] = {}
         subset_hashes: dict[str, dict[str, str]] = {}
         synthetic_info: dict[str, dict] = {}
         per_budget = [a for a in arms if a != "synthetic"]
-        total = len(mods) * len(self.seeds) * (("synthetic" in arms) + len(self.budgets) * len(per_budget))
+        extra_counts = [k for k in self.counts if k != k0] if "mixed" in arms else []
+        total = len(mods) * len(self.seeds) * (("synthetic" in arms) * len(self.counts) + len(extra_counts)
+                                               + len(self.budgets) * len(per_budget) + len(self.ladder))
         bar = tqdm(total=total, desc=f"utility: {gen.entry.name}", unit="cell", mininterval=1.0)
+
+        def put(d: dict, out: dict) -> None:
+            for metric in METRICS:
+                d.setdefault(metric, []).append(out["metrics"][metric])
+
         for m in mods:
             key = ds.modalities[m].key
-            syn, counts = self.synthetic_set(gen.samples, m)
-            synthetic_info[key] = {"per_class": counts, "sha256": syn.synthetic_sha256}
-            if min(counts) < self.params.synthetic_per_class:
-                notes.append(f"{key}: fewer than {self.params.synthetic_per_class} synthetic images for some "
-                             f"class (per class: {counts})")
+            syn = {k: self.synthetic_set(gen.samples, m, k) for k in self.counts}
+            counts = syn[k0][1]
+            synthetic_info[key] = {"per_class": counts, "sha256": syn[k0][0].synthetic_sha256,
+                                   "counts": {str(k): {"per_class": c, "sha256": t.synthetic_sha256}
+                                              for k, (t, c) in syn.items()}}
+            if min(syn[max(self.counts)][1]) < max(self.counts):
+                notes.append(f"{key}: fewer than {max(self.counts)} synthetic images for some class "
+                             f"(per class: {syn[max(self.counts)][1]}); the larger counts use what there is")
             for seed in self.seeds:
                 out = {}
                 if "synthetic" in arms:
-                    out["synthetic"] = self.cell(gen.folder, "synthetic", m, None, seed, syn)
-                    bar.update()
+                    for k in self.counts:
+                        o = self.cell(gen.folder, "synthetic", m, None, seed, syn[k][0], count=k,
+                                      save_weights=k == k0 and "pretrain+finetune" in arms)
+                        put(quantity.setdefault(key, {}).setdefault("synthetic", {}).setdefault(k, {}), o)
+                        if k == k0:
+                            out["synthetic"] = o
+                        bar.update()
+                pre_name = out["synthetic"]["name"] if "synthetic" in out else None
+
+                def pretrained(name=pre_name) -> dict:
+                    return torch.load(self.weights_path(gen.folder, name), weights_only=True)
+
                 for n in self.budgets:
                     real = self.real_set(n, m)
                     for arm in per_budget:
                         if arm in REAL_ARMS:
                             out[arm] = self.real_cell(arm, m, n, seed)
-                        else:
-                            out[arm] = self.cell(gen.folder, arm, m, n, seed, real + syn)
+                        elif arm == "mixed":
+                            out[arm] = self.cell(gen.folder, arm, m, n, seed, real + syn[k0][0], count=k0)
+                        else:  # pretrain+finetune: the real arm's schedule, from the synthetic arm's weights
+                            out[arm] = self.cell(gen.folder, arm, m, n, seed,
+                                                 TrainingSet(real.images, real.labels, real.real_sha256,
+                                                             syn[k0][0].synthetic_sha256),
+                                                 count=k0, init=(pre_name, pretrained),
+                                                 steps=self.steps_for(len(real.labels)))
                         bar.update()
                     # the paired comparison must use the very same real images in every real-based arm
                     hashes = {out[a]["real_sha256"] for a in per_budget}
@@ -314,19 +514,66 @@ class UtilityTask(Task):
                                          fix="delete the utility stage markers and rerun")
                     subset_hashes.setdefault(str(n), {})[key] = real.real_sha256
                     for arm in arms:
-                        for metric in METRICS:
-                            (values.setdefault(n, {}).setdefault(key, {}).setdefault(arm, {})
-                             .setdefault(metric, []).append(out[arm]["metrics"][metric]))
+                        put(values.setdefault(n, {}).setdefault(key, {}).setdefault(arm, {}), out[arm])
+                    if n == b0 and "mixed" in arms:
+                        put(quantity[key].setdefault("mixed", {}).setdefault(k0, {}), out["mixed"])
+                for k in extra_counts:  # the mixed quantity curve, at the smallest budget
+                    o = self.cell(gen.folder, "mixed", m, b0, seed, self.real_set(b0, m) + syn[k][0], count=k)
+                    put(quantity.setdefault(key, {}).setdefault("mixed", {}).setdefault(k, {}), o)
+                    bar.update()
+                for n in self.ladder:
+                    o = self.real_cell("real", m, n, seed)
+                    put(ladder.setdefault(key, {}).setdefault(n, {}), o)
+                    ladder_n_train.setdefault(key, {})[n] = o["n_train"]
+                    bar.update()
+            if p.sanity_seeds:
+                sanity[key] = [self.sanity_cell(m, s) for s in range(p.sanity_seeds)]
         bar.close()
+        pooled_of = lambda per_mod: np.mean(per_mod, axis=0).tolist()  # noqa: E731 — seed by seed
         for n in values:  # pooled: the mean over evaluated modalities, seed by seed
             per_mod = list(values[n].values())
-            values[n][POOLED] = {arm: {metric: np.mean([v[arm][metric] for v in per_mod], axis=0).tolist()
-                                       for metric in METRICS} for arm in arms}
-        return self.report(values, subset_hashes, synthetic_info, notes)
+            values[n][POOLED] = {arm: {metric: pooled_of([v[arm][metric] for v in per_mod]) for metric in METRICS}
+                                 for arm in arms}
+        keys = list(ladder)
+        ladder[POOLED] = {n: {metric: pooled_of([ladder[k][n][metric] for k in keys]) for metric in METRICS}
+                          for n in self.ladder}
+        ladder_n_train[POOLED] = {n: sum(ladder_n_train[k][n] for k in keys) for n in self.ladder}
+        if quantity:
+            quantity[POOLED] = {arm: {k: {metric: pooled_of([quantity[key][arm][k][metric] for key in keys])
+                                          for metric in METRICS} for k in quantity[keys[0]][arm]}
+                                for arm in quantity[keys[0]]}
+        return self.report(values, subset_hashes, synthetic_info, notes, ladder=ladder,
+                           ladder_n_train=ladder_n_train, quantity=quantity, sanity=sanity)
 
     # -- aggregation ---------------------------------------------------------------------------
-    def report(self, values: dict, subset_hashes: dict, synthetic_info: dict, notes: list[str]) -> dict:
-        """Turn per-seed values into cells, paired gains and the headline numbers (see module doc)."""
+    def equivalents(self, values: dict, ladder: dict, ladder_n_train: dict) -> dict:
+        """``[budget][modality][arm]`` real-data equivalents of every non-real arm's accuracy (module doc).
+
+        A modality's ladder keeps each budget whose real subset grew over the previous one (a class with
+        fewer images than a budget contributes all it has, so large budgets can repeat a subset)."""
+        out: dict = {}
+        for key, by_n in ladder.items():
+            ns, last = [], -1
+            for n in sorted(by_n):
+                if ladder_n_train[key][n] > last:
+                    ns.append(n)
+                    last = ladder_n_train[key][n]
+            if len(ns) < 2:
+                continue
+            for n, by_mod in values.items():
+                if key not in by_mod:
+                    continue
+                for arm in (a for a in GAIN_ARMS if a in by_mod[key]):
+                    per_seed = []
+                    for s, v in enumerate(by_mod[key][arm]["accuracy"]):
+                        per_seed.append(real_data_equivalent(ns, [by_n[b]["accuracy"][s] for b in ns], v))
+                    out.setdefault(str(n), {}).setdefault(key, {})[arm] = equivalent_summary(per_seed, n)
+        return out
+
+    def report(self, values: dict, subset_hashes: dict, synthetic_info: dict, notes: list[str], *,
+               ladder: dict | None = None, ladder_n_train: dict | None = None, quantity: dict | None = None,
+               sanity: dict | None = None) -> dict:
+        """Turn per-seed values into cells, paired gains, equivalents and the headline numbers (module doc)."""
         arms, test = self.params.arms, self.params.paired_test
         cells, gains = {}, {}
         for n, by_mod in values.items():
@@ -342,6 +589,7 @@ class UtilityTask(Task):
                                           "test": test}
                 gains.setdefault(str(n), {})[key] = g
         smallest = str(min(values))
+        equivalent = self.equivalents(values, ladder, ladder_n_train) if ladder else {}
 
         def headline(key: str) -> dict:
             h = {"budget": int(smallest)}
@@ -353,9 +601,12 @@ class UtilityTask(Task):
                 for metric, c in by_metric.items():
                     base = f"gain_{SHORT[arm]}_{SHORT[metric]}"
                     h[base], h[f"{base}_ci"], h[f"{base}_p"] = c["mean"], c["ci"], c["p_value"]
+            for arm, e in equivalent.get(smallest, {}).get(key, {}).items():
+                base = f"equiv_{SHORT[arm]}_x"
+                h[base], h[f"{base}_ci"], h[f"{base}_status"] = e["multiplier"], e["multiplier_ci"], e["status"]
             return h
 
-        return {
+        out = {
             POOLED: headline(POOLED),
             "per_modality": {key: headline(key) for key in cells[smallest] if key != POOLED},
             "cells": cells,
@@ -364,7 +615,7 @@ class UtilityTask(Task):
             "synthetic": synthetic_info,
             "protocol": {**self.recipe(), "arms": list(arms), "budgets": self.budgets, "seeds": self.seeds,
                          "synthetic_per_class": self.params.synthetic_per_class,
-                         "synthetic_arm": "no real training images: trained once per modality and seed, "
+                         "synthetic_arm": "no real training images: trained once per modality, count and seed, "
                                           "the same values shown at every budget",
                          "gain": "arm minus real, same seed and same real subset; fraction points",
                          "ci": f"{CI_LEVEL:.0%} Student-t interval over seeds",
@@ -373,3 +624,31 @@ class UtilityTask(Task):
                          "headline_budget": int(smallest)},
             "notes": notes,
         }
+        if ladder:
+            out["ladder"] = {key: {str(n): {"n_train": ladder_n_train[key][n],
+                                            **{metric: summary(v[metric]) for metric in METRICS}}
+                                   for n, v in by_n.items()} for key, by_n in ladder.items()}
+            out["equivalent"] = equivalent
+            out["protocol"].update(
+                ladder=self.ladder, pretrain_finetune="pretraining: the synthetic arm's classifier (its own schedule); "
+                "fine-tuning: the real arm's schedule for the budget, from those weights; both select on real val",
+                equivalent="real images per class the real ladder needs to reach the arm's accuracy: isotonic in "
+                           "log n, linear interpolation in log n, per seed; geometric mean and t-interval in log n "
+                           "over seeds; multiplier = equivalent / budget")
+        if quantity:
+            out["quantity"] = {"budget": int(smallest), "counts": self.counts,
+                               "per_modality": {key: {arm: {str(k): {metric: summary(v[metric]) for metric in METRICS}
+                                                            for k, v in by_k.items()} for arm, by_k in q.items()}
+                                                for key, q in quantity.items()}}
+        if sanity:
+            out["sanity"] = {}
+            for key, cells_s in sanity.items():
+                acc = summary([c["metrics"]["accuracy"] for c in cells_s])
+                ref = MEDMNIST_RESNET18_28.get(key)
+                out["sanity"][key] = {
+                    "accuracy": acc, "balanced_accuracy": summary([c["metrics"]["balanced_accuracy"] for c in cells_s]),
+                    "n_train": cells_s[0]["n_train"], "steps": cells_s[0]["steps"], "n_test": cells_s[0]["n_test"],
+                    "medmnist_resnet18_28": ref,
+                    "gap_points": None if ref is None else 100 * (ref - acc["mean"]),
+                    "within_bar": None if ref is None else bool(acc["mean"] >= ref - SANITY_POINTS)}
+        return out

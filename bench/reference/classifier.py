@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
-from bench.augment import flip_and_shift
+from bench.augment import flip_and_shift, strong_augment
 from bench.training import every, train_steps
 
 
@@ -40,6 +40,9 @@ class ImageClassifier(nn.Module):
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, S, S, 3) → float32 (N, 3, S, S) in [0, 255]."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+
+
+AUGMENTS = ("none", "weak", "strong")
 
 
 @dataclass
@@ -70,11 +73,21 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, *
                      input_size: int = 0, steps: int = 500, batch_size: int = 128, lr: float = 1e-3,
                      weight_decay: float = 0.05, seed: int = 0, device: str = "cpu",
                      val: tuple[np.ndarray, np.ndarray] | None = None, eval_every: int = 100,
-                     use_augment: bool = False, desc: str = "classifier") -> tuple[ImageClassifier, TrainInfo]:
-    """Train for exactly ``steps`` steps; keep the weights with the best validation balanced accuracy."""
+                     augment: str = "none", init_state: dict | None = None,
+                     desc: str = "classifier") -> tuple[ImageClassifier, TrainInfo]:
+    """Train for exactly ``steps`` steps; keep the weights with the best validation balanced accuracy.
+
+    ``augment``: ``"none"``, ``"weak"`` (:func:`bench.augment.flip_and_shift`) or ``"strong"``
+    (:func:`bench.augment.strong_augment`: TrivialAugmentWide, then MixUp or CutMix, soft targets).
+    ``init_state``: start from these weights (a fine-tuning phase) instead of a fresh initialisation.
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment must be one of {AUGMENTS}, not {augment!r}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = ImageClassifier(arch, num_classes, input_size).to(device)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     x_all = to_tensor(images)
@@ -85,8 +98,10 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, *
     def loss_of(step: int, micro: int) -> torch.Tensor:
         idx = torch.randint(0, len(x_all), (min(batch_size, max(len(x_all), 1)),), generator=gen)
         x, y = x_all[idx], y_all[idx]
-        if use_augment:
+        if augment == "weak":
             x = flip_and_shift(x, gen)
+        elif augment == "strong":
+            x, y = strong_augment(x, y, num_classes, gen)  # y: soft targets
         return F.cross_entropy(model(x.to(device)), y.to(device))
 
     def evaluate(done: int, loss: float) -> None:

@@ -106,7 +106,7 @@ def _train_classifier(ctx: SuiteContext, recipe: ClassifierRecipe, folder: Path)
                                    input_size=recipe.input_size, steps=recipe.steps, batch_size=recipe.batch_size,
                                    lr=recipe.lr, weight_decay=recipe.weight_decay, seed=recipe.seed,
                                    device=ctx.device, val=(val.images, val.classes), eval_every=recipe.eval_every,
-                                   use_augment=recipe.augment, desc="reference classifier")
+                                   augment="weak" if recipe.augment else "none", desc="reference classifier")
     wall = time.perf_counter() - t0
     metrics = {name: _per_modality_accuracy(predict_proba(model, s.images, device=ctx.device).argmax(1), s, ds)
                for name, s in (("val", val), ("test", test)) if len(s)}
