@@ -280,6 +280,57 @@ def bench_memory(quick: bool) -> dict:
             "target": "ratio <= 1.5 for an 8x larger set", "met": bool(ratio <= 1.5)}
 
 
+def bench_utility_small(quick: bool) -> dict:
+    """One generator's utility task on the ``small`` suite, projected: the classifiers it trains (the task's
+    own plan, :func:`bench.metrics.utility.generator_cells`, at the suite's budgets, counts and seeds, on
+    its three modalities) times the per-image costs of training and of prediction, measured here with the
+    task's recipe on 28-px images with one thread. Target: about 15 CPU-minutes (900 s)."""
+    import numpy as np
+    from types import SimpleNamespace
+
+    from bench.metrics.utility import UtilityTask, generator_cells, torch_threads
+    from bench.reference.classifier import predict_proba, train_classifier
+    from bench.specs import build_dataclass, load_suite, load_task
+
+    spec = load_suite("small")
+    p = build_dataclass(UtilityTask.Params, {**load_task("utility").params, **spec.overrides.get("utility", {})},
+                        "tasks/utility.toml [params] (with tasks/small.toml [overrides.utility])")
+    budgets = sorted(p.budgets or spec.splits.budgets)
+    counts = sorted(set(p.synthetic_counts) | {p.synthetic_per_class})
+    modalities = {"bloodmnist": (8, 1712, 1711), "organamnist": (11, 6491, 8889), "breastmnist": (2, 78, 78)}
+    rng = np.random.default_rng(0)
+    short, long = (10, 60) if quick else (20, 200)
+    x = rng.integers(0, 256, (2048, 28, 28, 3), dtype=np.uint8)
+    y = rng.integers(0, 8, len(x))
+    repeat = 2 if quick else 3
+
+    def train(steps: int):
+        return train_classifier(x[:512], y[:512], 8, arch=p.arch, steps=steps, batch_size=p.batch_size, lr=p.lr,
+                                seed=0, desc="perf")[0]
+
+    with torch_threads(1):  # per-image costs as differences of two lengths: set-up and warm-up cancel
+        model, t_short = _timed(lambda: train(short), repeat)
+        _, t_long = _timed(lambda: train(long), repeat)
+        _, p_short = _timed(lambda: predict_proba(model, x[:512]), repeat)
+        _, p_long = _timed(lambda: predict_proba(model, x), repeat)
+    per_train_image = max(t_long - t_short, 1e-9) / ((long - short) * p.batch_size)
+    per_pred_image = max(p_long - p_short, 1e-9) / (len(x) - 512)
+    rule = UtilityTask.steps_for.__get__(SimpleNamespace(params=p))
+    total, by_mod, n_cells = 0.0, {}, 0
+    for m, (k, val, test) in modalities.items():
+        val_sel = min(val, k * p.val_per_class) if p.val_per_class else val
+        sec = 0.0
+        for _, n_train in generator_cells(p.arms, budgets, counts, p.synthetic_per_class, k):
+            s = rule(n_train, k)
+            sec += s * p.batch_size * per_train_image + (min(p.evals, s) * val_sel + test) * per_pred_image
+            n_cells += 1
+        by_mod[m] = sec * p.seeds
+        total += sec * p.seeds
+    return {"projected_cpu_s": total, "by_modality_s": by_mod, "classifiers": n_cells * p.seeds,
+            "train_ms_per_image": 1000 * per_train_image, "predict_ms_per_image": 1000 * per_pred_image,
+            "target": "<= 900 CPU-s per generator", "met": bool(total <= 900)}
+
+
 def stage_seconds(suite_dir: Path) -> dict[str, float]:
     """Wall seconds per kind of stage of a finished run, from its stage markers. Suite-level work in
     ``_shared/<what>/`` counts as ``<what> (shared)``; markers nested inside a generator's task
@@ -373,7 +424,8 @@ def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path 
                  "neighbours": lambda: bench_neighbours(quick),
                  "fidelity_bootstrap": lambda: bench_fidelity_bootstrap(quick),
                  "feature_throughput": lambda: bench_feature_throughput(quick),
-                 "memory": lambda: bench_memory(quick), "submission_check": lambda: bench_submission_check(quick),
+                 "memory": lambda: bench_memory(quick), "utility_small": lambda: bench_utility_small(quick),
+                 "submission_check": lambda: bench_submission_check(quick),
                  "smoke": lambda: bench_smoke(quick),
                  "gpu": lambda: bench_gpu(quick)}
         for name in MEASUREMENTS:
@@ -410,6 +462,10 @@ def format_table(report: dict) -> str:
             "information", "—")
     m = r["memory"]
     row("memory (streamed)", f"RSS growth {m['peak_rss_growth_kib']} KiB at N={m['sizes']}; ratio {f(m['ratio'])}", m["target"], ok(m))
+    if "utility_small" in r:  # absent from reports written before it was measured
+        u = r["utility_small"]
+        row("utility task (small)", f"{f(u['projected_cpu_s'], 0)} CPU-s projected, {u['classifiers']} classifiers "
+            f"({f(u['train_ms_per_image'], 3)} ms/img)", u["target"], ok(u))
     if "submission_check" in r:  # absent from reports written before it was measured
         by = r["submission_check"]["by_images"]
         figure = "; ".join(f"{n} img {f(v['seconds'])} s" for n, v in by.items())

@@ -95,3 +95,54 @@ def with_columns(metrics: dict) -> dict:
     from bench.upgrade import task_columns
 
     return {t: m if "columns" in m else {**m, "columns": task_columns(t, {}, t)} for t, m in metrics.items()}
+
+
+# -- a version-2 utility output (figures, leaderboard) ------------------------------------------------
+
+UTILITY_MODS = ("bloodmnist", "breastmnist", "pooled")
+UTILITY_ARMS = ("real", "real+augment", "real+strong", "synthetic", "mixed", "pretrain+finetune")
+UTILITY_BUDGETS = (1, 5, 20)
+UTILITY_LADDER = (1, 2, 5, 10, 20, 50)
+
+
+def _cell(mean: float, half: float = 0.08) -> dict:
+    return {"mean": mean, "ci": [mean - half, mean + half], "values": [mean - half / 2, mean + half / 2]}
+
+
+def utility_metrics(acc: float) -> dict:
+    return {"accuracy": _cell(acc), "balanced_accuracy": _cell(acc), "auroc": _cell(min(acc + 0.2, 1.0), 0.05)}
+
+
+def utility_v2(q: float, mods=UTILITY_MODS) -> dict:
+    """A protocol-2 utility output of the shape the task writes (``q``: how useful the generator is)."""
+    real = {n: 0.2 + 0.15 * i for i, n in enumerate(UTILITY_LADDER)}
+    arm_gain = {"real": 0.0, "real+augment": 0.03, "real+strong": -0.02, "synthetic": q - 0.3, "mixed": q / 2,
+                "pretrain+finetune": q / 3}
+    cells = {str(b): {m: {a: utility_metrics(min(real[b] + arm_gain[a] + 0.02 * j, 0.99))
+                          for a in UTILITY_ARMS} for j, m in enumerate(mods)} for b in UTILITY_BUDGETS}
+    gains = {b: {m: {a: {k: {"mean": v["mean"] - c["real"][k]["mean"], "ci": [-0.1, 0.1], "p_value": 0.2}
+                         for k, v in c[a].items()} for a in UTILITY_ARMS if a != "real"} for m, c in bm.items()}
+             for b, bm in cells.items()}
+    ladder = {m: {str(n): {"n_train": 8 * n, **utility_metrics(min(acc + 0.02 * j, 0.99))}
+                  for n, acc in real.items()} for j, m in enumerate(mods)}
+    quantity = {"budget": 1, "counts": [5, 20], "per_modality": {
+        m: {"synthetic": {str(c): utility_metrics(0.3 + q * (0.1 + 0.01 * c)) for c in (5, 20)},
+            "mixed": {str(c): utility_metrics(0.35 + q * (0.1 + 0.012 * c)) for c in (5, 20)}} for m in mods}}
+
+    def equivalent(b: int, m: str, a: str) -> dict:
+        n = min(b * (1 + 2 * q), 50.0)
+        status = "beyond" if (b, m) == (20, "bloodmnist") else "below" if (b, m) == (1, "breastmnist") else "within"
+        out = {"n_real": n, "ci": [n / 2, n * 2], "multiplier": n / b, "multiplier_ci": [n / b / 2, n / b * 2],
+               "status": status, "values": [n * 0.9, n * 1.1]}
+        if (b, m, a) == (5, "pooled", "mixed"):
+            out.update(multiplier_ci=None, status="both")  # no interval: a point without a bar
+        return out
+
+    eq = {str(b): {m: {a: equivalent(b, m, a) for a in UTILITY_ARMS if a != "real"} for m in mods}
+          for b in UTILITY_BUDGETS}
+    return {"protocol": {"version": 2, "arms": list(UTILITY_ARMS), "budgets": list(UTILITY_BUDGETS),
+                         "ladder": list(UTILITY_LADDER)},
+            "cells": cells, "gains": gains, "ladder": ladder, "quantity": quantity, "equivalent": eq}
+
+
+

@@ -152,3 +152,43 @@ def test_foundation_paired_difference_against_scipy():
 def test_findings_of_a_group_without_a_generalist_say_not_measured():
     out = fd.findings(Group(("1",), [entry("holdout", "baseline", "holdout")]))
     assert out and all(f.verdict == "not measured" for f in out)
+
+
+def _regime_entry(arms: dict[str, list[float]], equivalent: dict | None = None):
+    cells = {"5": {"pooled": {arm: {"accuracy": {"mean": float(np.mean(v)), "values": v}} for arm, v in arms.items()}}}
+    u = {"cells": cells, "equivalent": {"5": {"pooled": {"mixed": equivalent}}} if equivalent else {}}
+    return entry("ldm-x", "generalist", metrics={"utility": u})
+
+
+def test_synthetic_against_the_better_augmentation_is_a_paired_t_interval():
+    mixed, weak, strong = [0.70, 0.74, 0.72, 0.69, 0.75], [0.60, 0.66, 0.61, 0.62, 0.64], [0.65, 0.70, 0.66, 0.64, 0.71]
+    gen = _regime_entry({"real": [0.5] * 5, "real+augment": weak, "real+strong": strong, "mixed": mixed})
+    f = next(f for f in fd.claim_regimes(gen) if f.number == "7a")
+    d = np.subtract(mixed, strong)  # strong augmentation has the higher mean: the alternative to beat
+    lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert "strong augmentation" in f.claim and f.verdict == (fd.SUPPORTED if lo > 0 else fd.INCONCLUSIVE)
+    assert f"{d.mean():+.3f}" in f.measured and f"[{lo:.3f}, {hi:.3f}]" in f.measured.replace("\\", "")
+    # an alternative at least as good as mixing: not "supported"
+    worse = _regime_entry({"real": [0.5] * 5, "real+augment": weak, "real+strong": [v + 0.1 for v in mixed],
+                           "mixed": mixed})
+    assert next(f for f in fd.claim_regimes(worse) if f.number == "7a").verdict == fd.NOT_SUPPORTED
+
+
+@pytest.mark.parametrize("pft, verdict", [([0.80, 0.82, 0.81], fd.SUPPORTED), ([0.60, 0.62, 0.61], fd.NOT_SUPPORTED),
+                                          ([0.70, 0.80, 0.66], fd.INCONCLUSIVE)])
+def test_pretrain_finetune_against_mixing(pft, verdict):
+    gen = _regime_entry({"real": [0.5] * 3, "mixed": [0.70, 0.72, 0.71], "pretrain+finetune": pft})
+    assert next(f for f in fd.claim_regimes(gen) if f.number == "8a").verdict == verdict
+
+
+@pytest.mark.parametrize("eq, verdict", [
+    ({"n_real": 15.0, "multiplier": 3.0, "multiplier_ci": [2.2, 4.1], "status": "within"}, fd.SUPPORTED),
+    ({"n_real": 7.0, "multiplier": 1.4, "multiplier_ci": [1.1, 1.8], "status": "within"}, fd.NOT_SUPPORTED),
+    ({"n_real": 9.0, "multiplier": 1.8, "multiplier_ci": [1.2, 2.6], "status": "within"}, fd.INCONCLUSIVE),
+    # past the ladder's top the interval is a lower bound: an upper bound under 2 proves nothing
+    ({"n_real": 9.0, "multiplier": 1.8, "multiplier_ci": [1.5, 1.9], "status": "beyond"}, fd.INCONCLUSIVE),
+])
+def test_real_data_equivalent_of_twice_the_budget(eq, verdict):
+    gen = _regime_entry({"real": [0.5] * 3, "mixed": [0.7] * 3}, equivalent=eq)
+    f = next(f for f in fd.claim_regimes(gen) if f.number == "9a")
+    assert f.verdict == verdict and f"{eq['multiplier']:.2f}×" in f.measured

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import browser_or_skip, with_columns
+from conftest import utility_v2, browser_or_skip, with_columns
 
 from bench.errors import BenchError
 from bench.io import atomic_write_json, read_json, sha256_json
@@ -78,7 +78,8 @@ def metrics_for(q: float, mods=MODS, seed: int = 0) -> dict:
                     "per_modality": {m: {f"gain_{arm}_acc{sfx}": gains["1"][m][arm]["accuracy"][k]
                                          for arm in ("mixed", "synthetic") for sfx, k in (("", "mean"), ("_ci", "ci"))}
                                      for m in mods},
-                    "gains": gains},
+                    "gains": gains,
+                    **{k: v for k, v in utility_v2(q, tuple(mods) + ("pooled",)).items() if k != "gains"}},
         "foundation": {"pooled": {"synthetic:linear_accuracy@1%": 0.3 + q / 4,
                                   "synthetic:linear_accuracy@1%_ci": [0.25 + q / 4, 0.35 + q / 4]},
                        "probes": {src: {b: {"linear_accuracy" if src != "scratch" else "finetune_accuracy":
@@ -186,13 +187,15 @@ def test_renders_table_page_and_every_figure(demo_board):
     import html as _html
 
     assert re.findall(r"^## (.+)$", md, re.M) == [_html.unescape(t) for t in re.findall(r"<h2>(.*?)</h2>", page)]
-    assert len(re.findall(r"^## ", md, re.M)) == 5  # leaderboard, two modalities, figures, findings
+    assert len(re.findall(r"^## ", md, re.M)) == 6  # leaderboard, two modalities, figures, findings, utility regimes
+    assert "## Utility regimes" in md and "pretrain → finetune" in md and "real-data equivalent" in md
     srcs = re.findall(r'<img src="([^"]+)"', page)
     assert srcs and all((folder / s).is_file() for s in srcs)
     stems = {p.stem for p in out["figures"]}
     assert stems == {"samples_bloodmnist", "samples_breastmnist", "fd_per_modality", "utility_gain",
                      "memorisation_distances", "memorisation_closest_pairs", "quality_vs_compute",
-                     "alignment_per_modality", "foundation_probes", "training_curve"}
+                     "alignment_per_modality", "foundation_probes", "training_curve", "utility_regimes",
+                     "utility_quantity", "utility_equivalent"}
     for s in stems:
         assert (folder / "figures" / f"{s}.png").stat().st_size > 1000
         assert (folder / "figures" / f"{s}.pdf").read_bytes().startswith(b"%PDF")
@@ -231,11 +234,11 @@ def test_missing_and_malformed_metrics_render_as_dashes(tmp_path):
     out = render_all("demo", tmp_path, out=lines.append)
     md = (tmp_path / "demo" / "README.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| odd"))
-    assert row.count("—") == 12  # every metric column (the reader-study ones are not shown: no study)
+    assert row.count("—") == 14  # every metric column (the reader-study ones are not shown: no study)
     # only the sample grids have data; every other figure says why it is skipped
     assert {p.stem for p in out["figures"]} == {"samples_bloodmnist", "samples_breastmnist"}
     skipped = [line for line in lines if "skipped" in line]
-    assert len(skipped) == 9 and all("(" in line for line in skipped)
+    assert len(skipped) == 12 and all("(" in line for line in skipped)
     assert not [line for line in lines if "FAILED" in line]
 
 

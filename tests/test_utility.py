@@ -239,13 +239,16 @@ def test_strong_augment_is_seeded_by_the_callers_generator_and_gives_soft_target
 
 def test_training_length_scales_with_the_training_set(tiny):
     ctx, params, _ = tiny
-    task = UtilityTask(replace(params, steps=0, epochs=10, batch_size=64, min_steps=100, max_steps=3000, evals=5,
-                               eval_every=0), ctx)
-    assert task.steps_for(8) == 100  # at least min_steps
-    assert task.steps_for(1600) == 250  # ceil(10 x 1600 / 64)
-    assert task.steps_for(1601) == 251
-    assert task.steps_for(34561) == 3000  # at most max_steps
-    assert UtilityTask(replace(params, steps=7), ctx).steps_for(1600) == 7  # the fixed-length protocol
+    task = UtilityTask(replace(params, steps=0, epochs=10, batch_size=64, min_steps=20, min_per_class=800,
+                               max_steps=3000, evals=5, eval_every=0), ctx)
+    assert task.steps_for(8, 8) == 100  # every class drawn 800 times: ceil(800 x 8 / 64)
+    assert task.steps_for(8, 11) == 138  # ceil(800 x 11 / 64)
+    assert task.steps_for(2, 2) == 25  # ceil(800 x 2 / 64)
+    assert task.steps_for(2, 1) == 20  # at least min_steps
+    assert task.steps_for(1600, 8) == 250  # ceil(10 x 1600 / 64)
+    assert task.steps_for(1601, 8) == 251
+    assert task.steps_for(34561, 11) == 3000  # at most max_steps
+    assert UtilityTask(replace(params, steps=7), ctx).steps_for(1600, 8) == 7  # the fixed-length protocol
     assert task.eval_every_for(250) == 50  # 5 evenly spaced checks
 
 

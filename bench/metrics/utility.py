@@ -22,7 +22,9 @@ alternatives that "synthetic data helps" must beat:
 
 The classifier recipe (:func:`bench.reference.classifier.train_classifier`, ``pretrained=False``) scales
 training with the training set: ``steps = ceil(epochs × N / batch_size)`` optimisation steps for N
-training images, clipped to ``[min_steps, max_steps]`` (``steps`` > 0 instead fixes every arm's length,
+training images of K classes, at least ``max(min_steps, ceil(min_per_class × K / batch_size))`` (every
+class drawn about ``min_per_class`` times, so a tiny set is not under-trained) and at most ``max_steps``
+(``steps`` > 0 instead fixes every arm's length,
 the version-1 protocol); batches are drawn with replacement; the weights kept are those with the best
 balanced accuracy on a fixed class-stratified subset of the modality's real **validation** split
 (at most ``val_per_class`` per class, checked ``evals`` times, evenly spaced); metrics on the modality's
@@ -207,6 +209,21 @@ def equivalent_summary(per_seed: list[tuple[float, str]], budget: int) -> dict:
             "status": status, "values": values, "statuses": [st for _, st in per_seed]}
 
 
+def generator_cells(arms: list[str], budgets: list[int], counts: list[int], k0: int, n_classes: int) -> list[tuple[str, int]]:
+    """The classifiers one generator's arms train per modality and seed: ``(arm, training images)`` for a
+    modality of ``n_classes`` classes with at least ``max(budgets)`` real images each (what
+    :meth:`UtilityTask.evaluate` runs; ``medsyn-bench perf`` projects the task's cost from it)."""
+    cells = [("synthetic", k * n_classes) for k in counts] if "synthetic" in arms else []
+    for n in budgets:
+        if "mixed" in arms:
+            cells.append(("mixed", (n + k0) * n_classes))
+        if "pretrain+finetune" in arms:
+            cells.append(("pretrain+finetune", n * n_classes))
+    if "mixed" in arms:
+        cells += [("mixed", (budgets[0] + k) * n_classes) for k in counts if k != k0]
+    return cells
+
+
 @register_task("utility")
 class UtilityTask(Task):
     """The utility regimes per budget, modality, count and seed; the real ladder and the sanity row (module doc)."""
@@ -219,7 +236,9 @@ class UtilityTask(Task):
         arch: str = "test_resnet"  # timm architecture, trained from scratch
         input_size: int = field(default=0, metadata={"check": lambda v: v >= 0, "why": "pixels; 0 = native size"})
         epochs: float = field(default=10.0, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
-        min_steps: int = field(default=60, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        min_steps: int = field(default=20, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        min_per_class: int = field(default=800, metadata={"check": lambda v: v >= 0,
+                                                          "why": "images drawn per class at least; 0 = no such floor"})
         max_steps: int = field(default=3000, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
         steps: int = field(default=0, metadata={"check": lambda v: v >= 0,
                                                 "why": "0 = the epochs rule; > 0 fixes every arm's steps"})
@@ -228,7 +247,7 @@ class UtilityTask(Task):
         evals: int = field(default=5, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
         eval_every: int = field(default=0, metadata={"check": lambda v: v >= 0,
                                                      "why": "0 = `evals` evenly spaced checks; > 0 every this many steps"})
-        val_per_class: int = field(default=100, metadata={"check": lambda v: v >= 0,
+        val_per_class: int = field(default=50, metadata={"check": lambda v: v >= 0,
                                                           "why": "validation images per class for selection; 0 = all"})
         seeds: int = field(default=5, metadata={"check": lambda v: v >= 2,
                                                 "why": "need at least 2 seeds (0 .. seeds-1) for an interval"})
@@ -267,7 +286,8 @@ class UtilityTask(Task):
         """What decides a cell's training, besides its data and seed (the keys of its stage hash)."""
         p = self.params
         length = (f"{p.steps} steps for every arm" if p.steps else
-                  f"ceil({p.epochs:g} x training images / {p.batch_size}) steps, clipped to [{p.min_steps}, {p.max_steps}]")
+                  f"ceil({p.epochs:g} x training images / {p.batch_size}) steps, at least max({p.min_steps}, "
+                  f"ceil({p.min_per_class} x classes / {p.batch_size})), at most {p.max_steps}")
         return {"arch": p.arch, "pretrained": False, "input_size": p.input_size, "length": length,
                 "batch_size": p.batch_size, "lr": p.lr,
                 "checks": f"every {p.eval_every} steps" if p.eval_every else f"{p.evals} evenly spaced",
@@ -276,12 +296,13 @@ class UtilityTask(Task):
                                 if p.val_per_class else ""),
                 "evaluation": "the modality's real test split"}
 
-    def steps_for(self, n_train: int) -> int:
-        """Optimisation steps for a training set of ``n_train`` images (module doc)."""
+    def steps_for(self, n_train: int, n_classes: int) -> int:
+        """Optimisation steps for a training set of ``n_train`` images of ``n_classes`` classes (module doc)."""
         p = self.params
         if p.steps:
             return p.steps
-        return int(min(max(-(-p.epochs * n_train // p.batch_size), p.min_steps), p.max_steps))
+        floor = max(p.min_steps, -(-p.min_per_class * n_classes // p.batch_size))
+        return int(min(max(-(-p.epochs * n_train // p.batch_size), floor), p.max_steps))
 
     def eval_every_for(self, steps: int) -> int:
         p = self.params
@@ -358,10 +379,11 @@ class UtilityTask(Task):
         ds, p = self.ctx.dataset, self.params
         val = self.selection_split(m)
         test = ds.splits["test"].subset(np.flatnonzero(ds.splits["test"].modality == m))
-        steps = self.steps_for(len(data.labels)) if steps is None else steps
+        n_classes = len(ds.modalities[m].class_names)
+        steps = self.steps_for(len(data.labels), n_classes) if steps is None else steps
         with torch_threads(p.threads):
             model, info = train_classifier(
-                data.images, data.labels, len(ds.modalities[m].class_names), arch=p.arch,
+                data.images, data.labels, n_classes, arch=p.arch,
                 input_size=p.input_size, steps=steps, batch_size=p.batch_size, lr=p.lr, seed=seed,
                 device=self.ctx.device, val=(val.images, val.labels), eval_every=self.eval_every_for(steps),
                 augment=augment, init_state=init_state, desc=desc)
@@ -504,7 +526,7 @@ class UtilityTask(Task):
                                                  TrainingSet(real.images, real.labels, real.real_sha256,
                                                              syn[k0][0].synthetic_sha256),
                                                  count=k0, init=(pre_name, pretrained),
-                                                 steps=self.steps_for(len(real.labels)))
+                                                 steps=self.steps_for(len(real.labels), len(ds.modalities[m].class_names)))
                         bar.update()
                     # the paired comparison must use the very same real images in every real-based arm
                     hashes = {out[a]["real_sha256"] for a in per_budget}

@@ -23,6 +23,18 @@ over seeds for utility gains and foundation probes):
    each label budget): the seed-paired difference synthetic − real with a t-interval; supported when
    its lower bound is above −0.02 (a 2-point non-inferiority margin), not supported when its upper
    bound is below −0.02, else inconclusive.
+7. Synthetic data beats the best cheap alternative (per budget): real + synthetic against the better (by
+   mean pooled accuracy) of the weak and strong augmentation arms, the seed-paired difference with a
+   t-interval; supported when above 0, not supported when below 0, else inconclusive. (The better arm is
+   picked by its mean, which favours the alternative slightly.)
+8. Synthetic pretraining, then real fine-tuning beats mixing (RoentGen-v2; per budget): the seed-paired
+   difference pretrain→finetune − real + synthetic; the same rule.
+9. The generalist's images are worth at least the budget again in real images (MediSyn's "2× the real
+   data"; per budget): the real-data-equivalent multiplier of real + synthetic (real images per class the
+   real-only ladder needs to match it, over the budget; geometric mean over seeds, t-interval in log n);
+   supported when the interval's lower bound is at least 2, not supported when its upper bound is below
+   2, else inconclusive. Seeds past the ladder's top count at its top, so the interval is then a lower
+   bound, which keeps "supported" sound.
 """
 
 from __future__ import annotations
@@ -270,9 +282,80 @@ def claim_foundation(gen: Entry | None, hold: Entry | None = None) -> list[Findi
     return out or [_missing("6", claim, "no linear-probe budgets with seed values")]
 
 
+def _pooled_values(u: dict, b: str, arm: str) -> list:
+    return list(dig(u, "cells", b, "pooled", arm, "accuracy", "values") or [])
+
+
+def _paired_verdict(diff) -> str:
+    if diff is None or diff[1] is None:
+        return INCONCLUSIVE
+    return SUPPORTED if diff[1][0] > 0 else NOT_SUPPORTED if diff[1][1] < 0 else INCONCLUSIVE
+
+
+def claim_regimes(gen: Entry | None) -> list[Finding]:
+    """Claims 7-9 (module doc), per budget of the generalist's utility task."""
+    u = task_of_kind(gen.result, "utility") if gen is not None else None
+    cells = dig(u, "cells")
+    if not isinstance(cells, dict) or not cells:
+        return [_missing("7", "Synthetic data beats the best cheap alternative", "no utility cells for the generalist")]
+    out: list[Finding] = []
+    budgets = sorted((b for b in cells if str(b).isdigit()), key=int)
+
+    def per_class(b: str) -> str:
+        return f"{b} real image{'' if b == '1' else 's'} per class"
+
+    for b in budgets:  # 7: against the better augmentation arm
+        alts = [(a, _pooled_values(u, b, a)) for a in ("real+augment", "real+strong") if _pooled_values(u, b, a)]
+        mixed = _pooled_values(u, b, "mixed")
+        if not alts or not mixed:
+            continue
+        arm, best = max(alts, key=lambda t: float(np.mean(t[1])))
+        diff = _paired(mixed, best)
+        verdict = _paired_verdict(diff)
+        name = "strong augmentation" if arm == "real+strong" else "weak augmentation"
+        out.append(Finding(f"7{chr(ord('a') + len(out))}",
+                           f"Real + synthetic beats the best cheap alternative ({name}): {per_class(b)}",
+                           f"real + synthetic {fmt(float(np.mean(mixed)))} vs {name} {fmt(float(np.mean(best)))}; "
+                           f"difference {fmt(diff[0], signed=True)} {fmt_ci(diff[1], diff[0])}", verdict,
+                           "seed-paired difference: interval above 0"))
+    n7 = len(out)
+    for b in budgets:  # 8: pretrain -> finetune against mixing
+        pft, mixed = _pooled_values(u, b, "pretrain+finetune"), _pooled_values(u, b, "mixed")
+        if not pft or not mixed:
+            continue
+        diff = _paired(pft, mixed)
+        out.append(Finding(f"8{chr(ord('a') + len(out) - n7)}",
+                           f"Synthetic pretraining, then real fine-tuning, beats mixing: {per_class(b)}",
+                           f"pretrain→finetune {fmt(float(np.mean(pft)))} vs real + synthetic "
+                           f"{fmt(float(np.mean(mixed)))}; difference {fmt(diff[0], signed=True)} "
+                           f"{fmt_ci(diff[1], diff[0])}", _paired_verdict(diff),
+                           "seed-paired difference: interval above 0"))
+    n8 = len(out)
+    eq = dig(u, "equivalent") or {}
+    for b in budgets:  # 9: the real-data equivalent of mixing is at least twice the budget
+        e = dig(eq, b, "pooled", "mixed")
+        if not isinstance(e, dict) or number(e.get("multiplier")) is None:
+            continue
+        m, ci, status = number(e["multiplier"]), interval(e.get("multiplier_ci")), e.get("status")
+        if ci is None:
+            verdict = INCONCLUSIVE
+        else:
+            verdict = SUPPORTED if ci[0] >= 2 else NOT_SUPPORTED if ci[1] < 2 and status != "beyond" else INCONCLUSIVE
+        bound = {"beyond": " (some seeds past the ladder's top: a lower bound)",
+                 "below": " (some seeds under the ladder's bottom: an upper bound)",
+                 "both": " (seeds past both ends of the ladder)"}.get(status, "")
+        out.append(Finding(f"9{chr(ord('a') + len(out) - n8)}",
+                           f"The generalist's images are worth at least the budget again in real images: {per_class(b)}",
+                           f"real + synthetic matches {fmt(number(e.get('n_real')))} real images per class, "
+                           f"{m:.2f}× the budget {fmt_ci(ci, m)}{bound}", verdict,
+                           "multiplier's interval at or above 2 (MediSyn's 2×)"))
+    return out or [_missing("7", "Synthetic data beats the best cheap alternative", "no regime cells")]
+
+
 def findings(group: Group) -> list[Finding]:
     entries = group.entries
     gen = generalist(entries)
     hold = _by_kind(entries, "holdout")
     return ([claim_specialists(entries, gen), claim_compute(entries, gen), claim_alignment(entries, gen),
-             claim_memorisation(entries, gen)] + claim_utility(gen, hold) + claim_foundation(gen, hold))
+             claim_memorisation(entries, gen)] + claim_utility(gen, hold) + claim_foundation(gen, hold)
+            + claim_regimes(gen))

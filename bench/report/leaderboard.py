@@ -22,7 +22,7 @@ from bench.report.html import render_html
 from bench.report.page import Bullets, Cell, Figure, Page, Paragraph, RowGroup, Section, Subsection, Table, text
 from bench.report.page import render_markdown
 from bench.report.values import (DASH, columns_of, dig, fmt, fmt_ci, fmt_compute, interval, metric, number,
-                                 short_hashes, training_compute)
+                                 short_hashes, task_of_kind, training_compute)
 
 ROLE_ORDER = {"generalist": 0, "specialist": 1, "external": 2, "baseline": 3}
 BOUND_NOTE = {"holdout": "ceiling: real held-out images", "noise": "floor: noise matched to pixel statistics",
@@ -172,6 +172,86 @@ def finding_rows(group) -> tuple[str, list[list[Cell]]]:
     return gen, rows
 
 
+REGIME_ARMS = [("real", "real only"), ("real+augment", "+ weak aug."), ("real+strong", "+ strong aug."),
+               ("synthetic", "synthetic only"), ("mixed", "real + synthetic"), ("pretrain+finetune", "pretrain → finetune")]
+REGIME_HELP = {"real": "the budget's real images", "real+augment": "real, with flips and 2-px shifts",
+               "real+strong": "real, with TrivialAugmentWide and MixUp/CutMix",
+               "synthetic": "the generator's images only (no real image)",
+               "mixed": "real plus the generator's images", "pretrain+finetune":
+               "trained on the generator's images, then fine-tuned on the real ones"}
+
+
+def _equivalent_text(e: dict | None) -> Cell:
+    m = number(dig(e, "multiplier")) if isinstance(e, dict) else None
+    if m is None:
+        return Cell(DASH, None)
+    sign = {"beyond": "≥ ", "below": "≤ "}.get(e.get("status"), "")
+    ci = interval(e.get("multiplier_ci"))
+    return Cell(f"{sign}{m:.2g}×" + (f" [{ci[0]:.2g}, {ci[1]:.2g}]" if ci and e.get("status") == "within" else ""), m)
+
+
+def regime_rows(entries: list[Entry]) -> list[list[Cell]]:
+    """Per generator and budget: pooled test accuracy of every arm (mean over seeds) and the real-data
+    equivalent of real + synthetic."""
+    rows = []
+    for e in order(entries):
+        u = task_of_kind(e.result, "utility") or {}
+        cells, eq = u.get("cells") or {}, u.get("equivalent") or {}
+        for b in sorted(cells, key=int):
+            row = [Cell(e.name, e.name.lower()), Cell(b, int(b))]
+            for arm, _ in REGIME_ARMS:
+                c = dig(cells, b, "pooled", arm, "accuracy")
+                v = number(dig(c, "mean")) if isinstance(c, dict) else None
+                row.append(value_cell(v, None, False, False))
+            row.append(_equivalent_text(dig(eq, b, "pooled", "mixed")))
+            rows.append(row)
+    return rows
+
+
+def sanity_rows(entries: list[Entry]) -> list[list[Cell]]:
+    """The utility recipe's real arm on each modality's whole training split (shared by every result:
+    taken from the first result that has it) beside the MedMNIST v2 ResNet-18 (28 px) figure."""
+    sanity = next((s for s in (dig(task_of_kind(e.result, "utility"), "sanity") for e in entries)
+                   if isinstance(s, dict) and s), {})
+    rows = []
+    for m, s in sorted(sanity.items()):
+        acc = dig(s, "accuracy") or {}
+        mean, ref = number(acc.get("mean")), number(s.get("medmnist_resnet18_28"))
+        within = s.get("within_bar")
+        rows.append([Cell(m, m), _count(number(s.get("n_train"))), _count(number(s.get("steps"))),
+                     value_cell(mean, interval(acc.get("ci")), True, False), value_cell(ref, None, False, False),
+                     Cell(DASH if number(s.get("gap_points")) is None else f"{s['gap_points']:+.1f}",
+                          number(s.get("gap_points"))),
+                     Cell(DASH if within is None else "yes" if within else "no", within)])
+    return rows
+
+
+def _utility_section(main: Group) -> Section | None:
+    regimes, sanity = regime_rows(main.entries), sanity_rows(main.entries)
+    if not regimes and not sanity:
+        return None
+    blocks = []
+    if regimes:
+        blocks += [Paragraph(text("Pooled test accuracy of each training regime per real-data budget (real images per "
+                                  "class; mean over seeds), and how many real images per class the real-only ladder "
+                                  "needs to match real + synthetic, as a multiple of the budget (≥: past the ladder's "
+                                  "top, a lower bound; 95% CI over seeds).")),
+                   Table("regimes", ["generator", "budget"] + [label for _, label in REGIME_ARMS]
+                         + ["real-data equivalent"], ["", "real images per class"]
+                         + [REGIME_HELP[a] for a, _ in REGIME_ARMS]
+                         + ["real images per class the real ladder needs to match real + synthetic, over the budget"],
+                         [RowGroup("", "rows", regimes)])]
+    if sanity:
+        blocks += [Paragraph(text("Sanity row: the same classifier recipe trained on each modality's whole training "
+                                  "split, beside MedMNIST v2's ResNet-18 at 28 px (its bar: within 5 points).")),
+                   Table("sanity", ["modality", "training images", "steps", "test accuracy", "MedMNIST v2 ResNet-18 (28)",
+                                    "gap (points)", "within 5 points"],
+                         ["", "", "optimisation steps (the recipe's rule)", "mean over seeds, 95% CI",
+                          "Yang et al. 2023, Table 3", "MedMNIST minus ours, percentage points", ""],
+                         [RowGroup("", "rows", sanity)])]
+    return Section("utility-regimes", "Utility regimes", blocks, nav="Utility regimes")
+
+
 def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
     """The pooled table of one comparable group: its generators, then its baselines as bounds."""
     gens, bounds = split_bounds(g.entries)
@@ -231,6 +311,9 @@ def build_page(coll: Collection) -> Page:
         page.sections.append(Section("findings", "Findings", [
             Paragraph(text(FINDINGS_INTRO.format(gen=gen))),
             Table("findings", FINDING_HEADERS, FINDING_HELP, [RowGroup("", "rows", rows)])], nav="Findings"))
+    utility = _utility_section(main) if main is not None else None
+    if utility is not None:
+        page.sections.append(utility)
     if coll.reader_studies:
         page.sections.append(Section("reader-studies", "Reader studies", [
             Paragraph(text("Blinded clinician ratings (") + [("code", "medsyn-bench reader-study analyse STUDY --publish")]

@@ -8,6 +8,10 @@ the reason logged, when the results hold no data for it:
 - ``fd_per_modality``: Fréchet distance per modality, generalist vs specialists (baselines as bounds);
 - ``utility_gain``: accuracy gain over real-only vs the real-data budget, one line per generator and
   arm (real+synthetic solid, synthetic only dashed), 95% CI bands;
+- ``utility_regimes``: the generalist's test accuracy vs real images per class: the real-only ladder
+  beside augmentation, synthetic, real + synthetic and pretrain + fine-tune at the generator budgets;
+- ``utility_quantity``: accuracy vs synthetic images per class, synthetic only and real + synthetic;
+- ``utility_equivalent``: the real-data-equivalent multiplier of real + synthetic vs the real budget;
 - ``memorisation_distances``: nearest-training-image distances of synthetic vs held-out real images;
 - ``memorisation_closest_pairs``: each generator's closest synthetic/training pairs;
 - ``quality_vs_compute``: FD against training compute (checkpoints where recorded; the specialists'
@@ -40,13 +44,19 @@ from bench.report.figures.reader_study import fig_reader_study
 from bench.report.figures.samples import fig_samples
 from bench.report.figures.style import Skip
 from bench.report.figures.training_curve import fig_training_curve
+from bench.report.figures.utility_equivalent import fig_utility_equivalent
 from bench.report.figures.utility_gain import fig_utility
+from bench.report.figures.utility_quantity import fig_utility_quantity
+from bench.report.figures.utility_regimes import fig_utility_regimes
 
 
 FIGURES: list[tuple[str, Callable]] = [
     ("samples", fig_samples),
     ("fd_per_modality", fig_fd),
     ("utility_gain", fig_utility),
+    ("utility_regimes", fig_utility_regimes),
+    ("utility_quantity", fig_utility_quantity),
+    ("utility_equivalent", fig_utility_equivalent),
     ("memorisation_distances", fig_memorisation_hist),
     ("memorisation_closest_pairs", fig_closest_pairs),
     ("quality_vs_compute", fig_quality_compute),

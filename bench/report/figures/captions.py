@@ -12,6 +12,19 @@ CAPTIONS = {
                        "better): generalist vs per-modality specialists, with the baselines as bounds.",
     "utility_gain": "Accuracy gain over real-only training vs the number of real images per class: "
                     "real + synthetic (solid) and synthetic only (dashed), 95% CI bands.",
+    "utility_regimes": "The generalist's test accuracy vs the number of real images per class: real-only "
+                       "training over the whole real ladder (black, 95% CI band) beside weak and strong "
+                       "augmentation, synthetic only, real + synthetic and synthetic pretraining with real "
+                       "fine-tuning at the generator budgets (95% CI bars, clipped to [0, 1]; synthetic only uses "
+                       "no real image, so it is the same at every budget).",
+    "utility_quantity": "Test accuracy vs the number of synthetic images per class: synthetic only (dashed) and "
+                        "real + synthetic at a fixed real budget (solid), 95% CI bands; dotted: real only at "
+                        "that budget.",
+    "utility_equivalent": "Real-data equivalent of real + synthetic training: the real images per class that "
+                          "real-only training needs to match its accuracy, as a multiple of the real budget "
+                          "(log-log; 95% CI bars clipped to what the real ladder can measure). Lines at 1× (no "
+                          "gain) and 2× (MediSyn's reported gain); ▲: beyond the ladder's largest rung (a lower "
+                          "bound), ▼: below its smallest (an upper bound), ◆: seeds on both sides.",
     "memorisation_distances": "Distance from each image to its nearest training image: synthetic vs "
                               "held-out real. Mass left of the held-out curve means copying; dotted red "
                               "lines: the near-copy threshold of each modality.",
