@@ -1,10 +1,14 @@
-"""The one data augmentation of the suite's trainers: a random horizontal flip per item and one random
-shift of up to ``max_shift`` pixels for the whole batch (``torch.roll``, wrapping at the border).
+"""The data augmentations of the suite's trainers.
 
-Used for images (N, C, H, W) by the reference classifier, the domain CLIP and the utility task's
-``real+augment`` arm, and for sequences (N, T, C, H, W; every frame of a sequence alike) by the
-foundation encoder and its fine-tuning probes. Random numbers come from the caller's generator, in a
-fixed order (flips, then the shift), so a seeded trainer stays reproducible.
+:func:`flip_and_shift` (weak): a random horizontal flip per item and one random shift of up to
+``max_shift`` pixels for the whole batch (``torch.roll``, wrapping at the border). Used for images
+(N, C, H, W) by the reference classifier, the domain CLIP and the utility task's ``real+augment`` arm,
+and for sequences (N, T, C, H, W; every frame of a sequence alike) by the foundation encoder and its
+fine-tuning probes. :func:`strong_augment` (strong): torchvision's TrivialAugmentWide per image, then
+MixUp or CutMix with soft targets — the utility task's ``real+strong`` arm.
+
+Random numbers come from the caller's generator, in a fixed order, so a seeded trainer stays
+reproducible.
 """
 
 from __future__ import annotations

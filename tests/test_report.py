@@ -298,20 +298,37 @@ def test_non_comparable_results_get_their_own_table_with_the_reason(tmp_path):
     other_splits["holdout"]["n"] = 41
     publish(tmp_path, [make_result("a", seed=1), make_result("b", seed=2),
                        make_result("new-clip", reference={**REF, "clip": "d" * 64}, seed=3),
-                       make_result("v2", version=2, seed=4),
                        make_result("other-data", splits=other_splits, seed=5)])
     coll = load_collection("demo", tmp_path)
     assert [e.name for e in coll.main.entries] == ["a", "b"]
     reasons = {g.entries[0].name: g.reason for g in coll.others}
     assert "reference 'clip' sha256 dddddddddddd" in reasons["new-clip"]
-    assert "suite version 2 (leaderboard: 1)" in reasons["v2"]
     assert "dataset sha256" in reasons["other-data"]
     render_leaderboard("demo", tmp_path, out=lambda s: None)
     md = (tmp_path / "demo" / "README.md").read_text()
     main_part, rest = md.split("## Not comparable", 1)
     assert "| a |" in main_part and "new-clip" not in main_part and "new-clip" in rest
     page = (tmp_path / "demo" / "index.html").read_text()
-    assert page.count('class="notcomparable"') == 3
+    assert page.count('class="notcomparable"') == 2
+
+
+def test_two_suite_versions_are_never_on_one_page(tmp_path):
+    """The newest version is the page, even with fewer results; older results are listed by name only."""
+    from bench.report.collection import load_collection
+    from bench.report.leaderboard import render_leaderboard
+
+    publish(tmp_path, [make_result("a", seed=1), make_result("b", seed=2), make_result("c", seed=3),
+                       make_result("v2-gen", version=2, seed=4)])
+    coll = load_collection("demo", tmp_path)
+    assert [e.name for e in coll.main.entries] == ["v2-gen"] and coll.others == []
+    assert [e.name for e in coll.superseded] == ["a", "b", "c"]
+    render_leaderboard("demo", tmp_path, out=lambda s: None)
+    md = (tmp_path / "demo" / "README.md").read_text()
+    assert "Suite version 2" in md and "Suite version 1" not in md
+    superseded = md.split("## Superseded results", 1)[1]
+    assert "version 1: a, b, c" in superseded and "| a |" not in md and "| b |" not in md
+    assert "medsyn-bench rescore --suite demo" in superseded
+    assert 'id="superseded"' in (tmp_path / "demo" / "index.html").read_text()
 
 
 # -- escaping -------------------------------------------------------------------------------------

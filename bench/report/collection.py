@@ -12,8 +12,11 @@ when the study was made on the same suite version, so the table and the figures 
 beside the automatic metrics. A study file that fails its checks is refused like a result file.
 
 Results are comparable only when they share the suite version, the dataset hash and every reference
-network hash. The largest such group (ties: the one holding the newest result) is the leaderboard;
-every other group is shown apart, marked not comparable, with what differs.
+network hash. Results of two suite versions are never shown on one page: the page is the newest version
+present, and the results of older versions are only listed as superseded (by name, without numbers),
+until they are rerun or rescored. Within the newest version, the largest group (ties: the one holding
+the newest result) is the leaderboard; every other group is shown apart, marked not comparable, with
+what differs.
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ class ReaderStudy:
 class Collection:
     suite: str
     folder: Path  # leaderboards/<suite>
-    groups: list[Group] = field(default_factory=list)  # main group first
+    groups: list[Group] = field(default_factory=list)  # main group first; all of the newest version
+    superseded: list[Entry] = field(default_factory=list)  # results of older suite versions (not shown)
     refused: list[Refused] = field(default_factory=list)
     reader_studies: list[ReaderStudy] = field(default_factory=list)  # oldest first
 
@@ -200,9 +204,12 @@ def load_collection(suite: str, leaderboards_dir: str | Path = "leaderboards") -
         except BenchError as exc:
             coll.refused.append(Refused(path.name, exc.message))
             log.warning("refused %s: %s", path.name, exc.message)
+    newest = max((e.key[0] for e in entries), default=None)
+    coll.superseded = sorted((e for e in entries if e.key[0] != newest), key=lambda e: (e.key[0], e.name))
     by_key: dict[tuple, list[Entry]] = {}
     for e in entries:
-        by_key.setdefault(e.key, []).append(e)
+        if e.key[0] == newest:
+            by_key.setdefault(e.key, []).append(e)
     ranked = sorted(by_key.items(), key=lambda kv: (len(kv[1]), max(e.result["created"] for e in kv[1])),
                     reverse=True)
     for i, (key, es) in enumerate(ranked):

@@ -325,6 +325,19 @@ def build_page(coll: Collection) -> Page:
         page.sections.append(Section("not-comparable", "Not comparable with the leaderboard", [
             Subsection(f"Not comparable: {g.reason}", _group_blocks(g, f"other-{i}", heading=False), css="notcomparable")
             for i, g in enumerate(coll.others)], nav="Not comparable"))
+    if coll.superseded:
+        by_version: dict[int, list[str]] = {}
+        for e in coll.superseded:
+            by_version.setdefault(e.result["suite"]["version"], []).append(e.name)
+        current = main.version if main is not None else "?"
+        page.sections.append(Section("superseded", "Superseded results", [
+            Paragraph(text(f"Results of older versions of this suite are not shown beside version {current} (a "
+                           "protocol change makes their numbers incomparable). Rerun them with ")
+                      + [("code", f"medsyn-bench run --suite {suite} --generators NAME")]
+                      + text(", or rescore a published sample set with ")
+                      + [("code", f"medsyn-bench rescore --suite {suite} --generators NAME")] + text(":")),
+            Bullets([text(f"version {v}: " + ", ".join(names)) for v, names in sorted(by_version.items())])],
+            nav="Superseded"))
     if coll.refused:
         page.sections.append(Section("refused", "Refused result files", [
             Bullets([[("code", r.file), ("text", f": {r.reason}")] for r in coll.refused])],
