@@ -286,7 +286,9 @@ def test_refuses_pretrain_finetune_without_the_synthetic_arm(tiny):
         UtilityTask(replace(params, arms=["real", "pretrain+finetune"]), ctx)
 
 
-def test_quantity_curve_and_sanity_row(tiny):
+def test_quantity_curve_and_sanity_row(tiny, monkeypatch):
+    import bench.metrics.utility as ut
+
     ctx, params, gen = tiny
     params = replace(params, arms=["real", "synthetic", "mixed"], synthetic_counts=[1, 3], sanity_seeds=2)
     out = UtilityTask(params, ctx).evaluate(gen("holdout", [2]))
@@ -298,6 +300,12 @@ def test_quantity_curve_and_sanity_row(tiny):
             == out["cells"]["1"]["breastmnist"]["synthetic"]["accuracy"])
     assert (q["per_modality"]["breastmnist"]["mixed"]["3"]["accuracy"]
             == out["cells"]["1"]["breastmnist"]["mixed"]["accuracy"])
+    # the embedded sample is not MedMNIST's training split: no published figure to hold it to
+    s = out["sanity"]["breastmnist"]
+    assert s["official_train_images"] == 546 and s["medmnist_resnet18_28"] is None and s["within_bar"] is None
+    # on the official split the bar is MedMNIST v2's figure minus 5 points
+    monkeypatch.setattr(ut, "official_train_size", lambda subset: int((ctx.dataset.splits["train"].modality == 2).sum()))
+    out = UtilityTask(params, ctx).evaluate(gen("holdout", [2]))
     s = out["sanity"]["breastmnist"]
     assert s["n_train"] == int((ctx.dataset.splits["train"].modality == 2).sum()) and len(s["accuracy"]["values"]) == 2
     assert s["medmnist_resnet18_28"] == MEDMNIST_RESNET18_28["breastmnist"]

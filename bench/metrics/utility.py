@@ -30,7 +30,8 @@ balanced accuracy on a fixed class-stratified subset of the modality's real **va
 (at most ``val_per_class`` per class, checked ``evals`` times, evenly spaced); metrics on the modality's
 real **test** split only: accuracy, balanced accuracy and macro one-vs-rest AUROC (scikit-learn), all
 fractions in [0, 1]. A **sanity row** trains the ``real`` recipe on the modality's whole training split
-and puts its test accuracy beside the MedMNIST v2 ResNet-18 (28 px) figure.
+and puts its test accuracy beside the MedMNIST v2 ResNet-18 (28 px) figure — when that split is
+MedMNIST's official one (not for the embedded sample, whose 60 images per class have no such figure).
 
 Reported per budget, modality and arm: the mean over seeds with a 95 % Student-t interval
 (:mod:`bench.stats`). The **gain** of an arm is its metric minus the ``real`` arm's for the same
@@ -59,6 +60,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.columns import MetricColumn, pooled_column
+from bench.data.medmnist import MODALITY_PHRASES, info
 from bench.errors import BenchError
 from bench.io import sha256_array, sha256_json
 from bench.metrics.base import Task
@@ -207,6 +209,11 @@ def equivalent_summary(per_seed: list[tuple[float, str]], budget: int) -> dict:
     return {"n_real": n_real, "ci": ci, "multiplier": n_real / budget,
             "multiplier_ci": [c / budget if c is not None else None for c in ci],
             "status": status, "values": values, "statuses": [st for _, st in per_seed]}
+
+
+def official_train_size(subset: str) -> int | None:
+    """MedMNIST's official training-split size of ``subset`` (None if it is not a MedMNIST subset)."""
+    return int(info(subset)["n_samples"]["train"]) if subset in MODALITY_PHRASES else None
 
 
 def generator_cells(arms: list[str], budgets: list[int], counts: list[int], k0: int, n_classes: int) -> list[tuple[str, int]]:
@@ -667,7 +674,11 @@ class UtilityTask(Task):
             for key, cells_s in sanity.items():
                 acc = summary([c["metrics"]["accuracy"] for c in cells_s])
                 ref = MEDMNIST_RESNET18_28.get(key)
+                official = official_train_size(key)
+                if official is not None and cells_s[0]["n_train"] != official:
+                    ref = None  # not MedMNIST's training split (the embedded sample): no bar to compare with
                 out["sanity"][key] = {
+                    "official_train_images": official,
                     "accuracy": acc, "balanced_accuracy": summary([c["metrics"]["balanced_accuracy"] for c in cells_s]),
                     "n_train": cells_s[0]["n_train"], "steps": cells_s[0]["steps"], "n_test": cells_s[0]["n_test"],
                     "medmnist_resnet18_28": ref,
