@@ -404,7 +404,7 @@ def bench_gpu(quick: bool) -> dict:
 
 
 MEASUREMENTS = ("sampling", "training", "neighbours", "fidelity_bootstrap", "feature_throughput", "memory",
-                "submission_check", "smoke", "gpu")
+                "utility_small", "submission_check", "smoke", "gpu")
 
 
 def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path | None = None, log=print) -> dict:

@@ -22,3 +22,18 @@ def test_perf_quick_report_is_complete(tmp_path, capsys):
     assert report["results"]["fidelity_bootstrap"]["max_abs_difference"] < 1e-8  # same values as the plain one
     assert len(report["results"]["memory"]["peak_rss_growth_kib"]) == 2
     assert "sampling" in capsys.readouterr().out
+
+
+def test_utility_projection_counts_the_tasks_own_classifiers():
+    """The perf projection uses the task's plan: on `small`, 5 seeds x 3 modalities x 13 classifiers
+    (3 synthetic counts, 4 mixed budgets, 2 more mixed counts, 4 pretrain->finetune budgets)."""
+    from bench.metrics.utility import generator_cells
+    from bench.perf import bench_utility_small
+
+    cells = generator_cells(["real", "synthetic", "mixed", "pretrain+finetune"], [1, 5, 20, 100], [10, 30, 100], 100, 8)
+    assert cells[:3] == [("synthetic", 80), ("synthetic", 240), ("synthetic", 800)]
+    assert ("mixed", 808) in cells and ("pretrain+finetune", 800) in cells and ("mixed", 88) in cells
+    assert len(cells) == 13
+    r = bench_utility_small(quick=True)
+    assert r["classifiers"] == 5 * 3 * 13 and r["projected_cpu_s"] > 0
+    assert r["met"] == (r["projected_cpu_s"] <= 900)

@@ -145,6 +145,11 @@ def test_resumes_cell_by_cell(tiny, monkeypatch):
     shared, own = _markers(ctx.shared_dir), _markers(g.folder)
     ladder = len(ctx.budgets)  # the real arm runs at every budget of the suite
     assert len(shared) == 3 * 2 * ladder and len(own) == 3 * 2 * 2  # modalities × seeds × (arms at one budget)
+    # the plan `medsyn-bench perf` projects from is what ran
+    from bench.metrics.utility import generator_cells
+
+    assert len(own) == 2 * sum(len(generator_cells(params.arms, [1], [3], 3, len(m.class_names)))
+                               for m in ctx.dataset.modalities)
 
     # a "killed" run: one cell's marker is missing; only that cell is trained again
     lost = "utility-organamnist-mixed-n1-k3-s1.json"
