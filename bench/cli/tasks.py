@@ -15,9 +15,11 @@ from bench.errors import BenchError
 def register(sub) -> None:
     """Add this module's commands to the ``medsyn-bench`` sub-parsers."""
     p = sub.add_parser("utility", help="run the utility task alone for one generator (fit and sample it if needed)",
-                       description="Train classifiers on real, synthetic, mixed and augmented data at each low-data "
-                                   "budget and print the paired gains over real-only. Finished cells, fits and "
-                                   "samples are reused; the generator's result.json is not rewritten.")
+                       description="Train classifiers in the utility regimes at each low-data budget (real over "
+                                   "the suite's ladder of budgets; weak and strong augmentation; synthetic at each "
+                                   "count; real + synthetic; synthetic pretraining then real fine-tuning) and print "
+                                   "the paired gains over real-only with each arm's real-data equivalent. Finished "
+                                   "cells, fits and samples are reused; the generator's result.json is not rewritten.")
     p.add_argument("--suite", required=True, help="suite name (see `medsyn-bench list suites`) or a .toml path")
     p.add_argument("--generator", required=True, help="one of the suite's generators, e.g. holdout or ldm@bloodmnist")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")

@@ -124,8 +124,11 @@ def format_gains(out: dict, metric: str = "accuracy") -> str:
     def num(x, fmt: str) -> str:
         return f"{'nan':>6}" if x is None or x != x else format(x, fmt)
 
-    rows = [f"utility ({metric}; mean over seeds, 95% t-interval; gain = arm - real, paired by seed)",
-            f"{'budget':>6}  {'modality':<12} {'arm':<13} {'real':>6} {'arm':>6}  {'gain':>6} {'95% CI':^18} {'p':>6}"]
+    rows = [f"utility ({metric}; mean over seeds, 95% t-interval; gain = arm - real, paired by seed; "
+            "equiv. = real images per class the real ladder needs to match the arm, over the budget)",
+            f"{'budget':>6}  {'modality':<12} {'arm':<17} {'real':>6} {'arm':>6}  {'gain':>6} {'95% CI':^18} {'p':>6}"
+            f"  {'equiv.':>7}"]
+    equivalent = out.get("equivalent") or {}
     for n in sorted(out["gains"], key=int):
         by_mod = out["gains"][n]
         for key in sorted(by_mod, key=lambda k: (k == POOLED, k)):
@@ -133,9 +136,12 @@ def format_gains(out: dict, metric: str = "accuracy") -> str:
             for arm in (a for a in GAIN_ARMS if a in by_mod[key]):
                 g = by_mod[key][arm][metric]
                 lo, hi = g["ci"]
-                rows.append(f"{n:>6}  {key:<12} {arm:<13} {num(cells['real'][metric]['mean'], '6.3f')} "
+                e = equivalent.get(n, {}).get(key, {}).get(arm)
+                eq = (({"beyond": ">=", "below": "<="}.get(e["status"], "") + f"{e['multiplier']:.2g}x")
+                      if e else "")
+                rows.append(f"{n:>6}  {key:<12} {arm:<17} {num(cells['real'][metric]['mean'], '6.3f')} "
                             f"{num(cells[arm][metric]['mean'], '6.3f')}  {num(g['mean'], '+6.3f')} "
-                            f"[{num(lo, '+6.3f')}, {num(hi, '+6.3f')}] {num(g['p_value'], '6.3f')}")
+                            f"[{num(lo, '+6.3f')}, {num(hi, '+6.3f')}] {num(g['p_value'], '6.3f')}  {eq:>7}")
     return "\n".join(rows)
 
 
