@@ -60,6 +60,8 @@ def fig_utility_equivalent(entries: list[Entry], folder: Path) -> list[Path]:
     statuses: set[str] = set()
     for ax, mod in zip(axes.flat, panels):
         for i, e in enumerate(shown):
+            if mod == "pooled" and e.role == "specialist":  # a specialist's "pooled" is its one modality
+                continue
             eq = data[e.name]
             colour = colours.get(series(e), "#333")
             shift = 1.07 ** (i - (len(shown) - 1) / 2)  # generators side by side around each budget

@@ -45,7 +45,7 @@ def fig_utility_quantity(entries: list[Entry], folder: Path) -> list[Path]:
     for ax, mod in zip(axes.flat, panels):
         for e in in_plot_order(entries):
             q = data.get(e.name)
-            if not q:
+            if not q or (mod == "pooled" and e.role == "specialist"):  # a specialist's "pooled" is its one modality
                 continue
             colour = colours.get(series(e), "#333")
             for arm, style in (("mixed", "-"), ("synthetic", "--")):
