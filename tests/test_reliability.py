@@ -24,7 +24,7 @@ def small_spec(spec_home):
     path = spec_home / "tasks" / "smoke.toml"
     text = re.sub(r"^tasks = \[.*?\]", 'tasks = ["fidelity", "alignment", "memorisation"]', path.read_text(),
                   flags=re.M)
-    path.write_text(text.split("[overrides.")[0])  # the overrides close the file; their task is gone
+    path.write_text(text.split("\n[overrides.")[0])  # the overrides close the file; their task is gone
     return spec_home
 
 

@@ -29,7 +29,7 @@ def baseline_suite(spec_home):
     text = re.sub(r"^tasks = \[.*?\]", "tasks = []", text, flags=re.S | re.M)
     text = re.sub(r"^specialists = .*$", "specialists = []", text, flags=re.M)
     text = re.sub(r"^models = .*$", 'models = ["holdout", "noise"]', text, flags=re.M)
-    text = text.split("[overrides.")[0]  # the overrides close the file; their tasks are gone
+    text = text.split("\n[overrides.")[0]  # the overrides close the file; their tasks are gone
     path.write_text(text)
     return spec_home
 
@@ -40,7 +40,7 @@ def test_run_writes_valid_results_and_resumes(baseline_suite, tmp_path):
     assert {p.name for p in paths} == {"result.json", "holdout.json", "noise.json"}
     r = read_result(pub / "smoke" / "results" / "holdout.json")
     assert r["generator"]["role"] == "baseline" and r["seeds"]["sampling"] == 0
-    assert len(r["data"]["dataset_sha256"]) == 64 and set(r["data"]["budgets"]) == {"1", "5", "20"}
+    assert len(r["data"]["dataset_sha256"]) == 64 and set(r["data"]["budgets"]) == {"1", "2", "5", "10", "20", "50"}
     assert r["packages"]["numpy"] and r["compute"]["sample"]["n_images"] == 21 * 20
     assert len(r["gallery"]) == 21
     marker = runs / "smoke" / "holdout" / "stages" / "sample.json"

@@ -525,7 +525,8 @@ class UtilityTask(Task):
                 pre_name = out["synthetic"]["name"] if "synthetic" in out else None
 
                 def pretrained(name=pre_name) -> dict:
-                    return torch.load(self.weights_path(gen.folder, name), weights_only=True)
+                    path = self.weights_path(gen.folder, name)
+                    return torch.load(path, weights_only=True)
 
                 for n in self.budgets:
                     real = self.real_set(n, m)
