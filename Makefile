@@ -41,8 +41,11 @@ ablations-small: $(VENV)/.installed
 	    --set steps=2000 --set $$s || exit 1; done
 	$(BIN)/medsyn-bench ablations --suite small --base ldm-small+steps=2000
 
+# Two pytest workers: the tests that share the one end-to-end smoke run form one group (tests/conftest.py),
+# every other test module is a group of its own, so no expensive fixture is built twice.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 clean-runs:
 	rm -rf runs

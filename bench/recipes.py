@@ -216,5 +216,48 @@ class LDMParams:
                              "times by the UNet", fix="use a latent_size divisible by 2^(levels - 1)")
 
 
+@dataclass(frozen=True)
+class Degradation:
+    """One controlled-degradation ladder: what severity 1 means, and which declared metric columns
+    (``task.column``) must get *worse* as the severity grows (the others have no stated direction).
+    Severity 0 is the held-out real images themselves (the ``holdout`` baseline's draw)."""
+
+    what: str
+    expect_worse: tuple[str, ...]
+
+
+_FIDELITY = ("fidelity.fd", "fidelity.kid", "fidelity.cmmd")
+_UTILITY = ("utility.gain_synthetic_acc",)
+DEGRADATIONS: dict[str, Degradation] = {
+    "blur": Degradation("Gaussian blur of sigma = 2 px x severity",
+                        _FIDELITY + ("fidelity.precision", "alignment.conditional_accuracy") + _UTILITY),
+    "noise": Degradation("additive Gaussian pixel noise of sigma = 64 grey levels x severity (grey stays grey)",
+                         _FIDELITY + ("fidelity.precision", "alignment.conditional_accuracy") + _UTILITY),
+    "jpeg": Degradation("JPEG round trip at quality round(95 - 90 x severity)",
+                        _FIDELITY + ("alignment.conditional_accuracy",) + _UTILITY),
+    "mode-drop": Degradation("only max(1, round(K x (1 - severity))) of a modality's K classes exist; prompts "
+                             "of the others get held-out images of those",
+                             ("fidelity.recall", "alignment.clip_score", "alignment.retrieval_top1",
+                              "alignment.conditional_accuracy", "diversity.fd_per_class") + _UTILITY),
+    "label-swap": Degradation("a share = severity of the images shows another class of the same modality",
+                              ("alignment.clip_score", "alignment.retrieval_top1",
+                               "alignment.conditional_accuracy", "diversity.fd_per_class") + _UTILITY),
+    "collapse": Degradation("max(1, round(n^(1 - severity))) distinct images per prompt, repeated to n",
+                            ("fidelity.recall", "diversity.fd_per_class") + _UTILITY),
+    "memorised": Degradation("a share = severity of the images are exact copies of training images of the "
+                             "requested class", ("memorisation.near_copy_rate",)),
+}
+
+
+@dataclass
+class DegradedParams:
+    """``[params]`` of a ``degraded`` generator: one rung of a controlled-degradation ladder."""
+
+    degradation: str = field(default="blur", metadata={"choices": tuple(DEGRADATIONS)})
+    severity: float = field(default=1.0, metadata={"check": lambda v: 0.0 <= v <= 1.0,
+                                                   "why": "a severity in [0, 1] (0 = held-out real images)"})
+
+
 GENERATOR_PARAMS = {"holdout": NoParams, "noise": NoParams, "mean": NoParams, "memoriser": MemoriserParams,
-                    "images": ImageFolderParams, "diffusers-pipeline": PipelineParams, "ldm": LDMParams}
+                    "images": ImageFolderParams, "diffusers-pipeline": PipelineParams, "ldm": LDMParams,
+                    "degraded": DegradedParams}

@@ -16,6 +16,7 @@ _TASKS: dict[str, type] = {}
 
 BUILTIN_MODULES = (
     "bench.generators.baselines",
+    "bench.generators.degraded",
     "bench.generators.images",
     "bench.generators.ldm",
     "bench.generators.pipeline",

@@ -24,8 +24,8 @@ from bench.data.samples import Samples, read_samples
 from bench.io import run_lock, sha256_file
 from bench.reference.pinned import ensure_references
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
-from bench.run import (GeneratorEntry, GeneratorRun, _spec_dict, build_tasks, declared, gallery, suite_context,
-                       task_stage)
+from bench.run import (GeneratorEntry, GeneratorRun, _spec_dict, build_tasks, declared, entry_tasks, gallery,
+                       suite_context, task_stage)
 from bench.specs import ModelSpec, load_suite, project_root
 from bench.stages import now_iso
 from bench.upgrade import read_any_result
@@ -157,7 +157,7 @@ def rescore_suite(suite: str, leaderboards_dir: Path | None = None, runs_dir: Pa
             samples, sha = runs[name]
             run = GeneratorRun(entry_of(r, dataset), None, suite_dir / name / "rescore", samples, sha)
             metrics = dict(r["metrics"])
-            for task in tasks:
+            for task in entry_tasks(run.entry, spec, tasks):
                 metrics[task.spec.name] = declared(task, task_stage(run, task, ctx, log)["output"])
             new = {**r, "schema_version": SCHEMA_VERSION, "metrics": metrics, "compute": without_machine_paths(r["compute"]),
                    "data": {**r["data"], "provenance": dataset.provenance},

@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.data.samples import Samples, read_samples, write_samples
 from bench.generators.base import Generator, GeneratorContext
 from bench.data.sample_set import write_sample_set
-from bench.io import atomic_write_bytes, run_lock, sha256_json
+from bench.io import atomic_write_bytes, read_json, run_lock, sha256_json
 from bench.registry import generator_class, task_class
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
 from bench.specs import ModelSpec, SuiteSpec, build_dataclass, load_model, load_suite, load_task, project_root
@@ -69,7 +69,27 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
                 suffix = "" if rule == "equal-steps" else "-eqcompute"
                 scale = 1.0 if rule == "equal-steps" else 1.0 / n_mod
                 entries.append(GeneratorEntry(f"{name}@{mod.key}{suffix}", model, "specialist", [m], rule, scale))
+    if spec.generators.ladders:
+        base = load_model("degraded")
+        for d in spec.generators.ladders:
+            for sev in spec.generators.ladder_severities:
+                model = dataclasses.replace(base, params={**base.params, "degradation": d, "severity": float(sev)})
+                entries.append(GeneratorEntry(ladder_name(d, sev), model, "ladder", None))
     return entries
+
+
+def ladder_name(degradation: str, severity: float) -> str:
+    """A controlled-degradation rung's row name, e.g. ``degraded-blur@0.50``."""
+    return f"degraded-{degradation}@{severity:.2f}"
+
+
+def entry_tasks(entry: GeneratorEntry, spec: SuiteSpec, tasks: list) -> list:
+    """The tasks one row runs: all of the suite's, or for a ladder rung those in ``ladder_tasks`` (by
+    default every task but the foundation task, whose contrastive pretraining per row is the costly part)."""
+    if entry.role != "ladder":
+        return tasks
+    wanted = spec.generators.ladder_tasks
+    return [t for t in tasks if (t.spec.name in wanted if wanted else t.spec.task != "foundation")]
 
 
 def parse_settings(settings: list[str]) -> list[tuple[str, str, object]]:
@@ -210,8 +230,17 @@ def task_stage(run: GeneratorRun, task, ctx: SuiteContext, log=print) -> dict:
 
 
 def declared(task, output: dict) -> dict:
-    """A task's metrics as a result holds them: its output and its column declarations (bench.columns)."""
-    return {**output, "columns": declare(type(task).columns(task.params))}
+    """A task's metrics as a result holds them: its output and the declarations (bench.columns) of the
+    columns whose value it holds (a controlled-degradation rung runs fewer utility arms than it declares)."""
+    def holds(path: list[str]) -> bool:
+        node = output
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return True
+
+    return {**output, "columns": declare([c for c in type(task).columns(task.params) if holds(c.value)])}
 
 
 def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=print) -> dict:
@@ -253,6 +282,22 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
     }
     result["samples"]["file"] = f"samples/{entry.name}.npz"
     return result
+
+
+def keep_fuller_result(result: dict, publish_dir: Path) -> None:
+    """Refuse to publish a run of some tasks (``--tasks``) over a published result of the same
+    generator that holds other tasks' metrics: publishing it would lose them."""
+    path = Path(publish_dir) / result["suite"]["name"] / "results" / f"{result['generator']['name']}.json"
+    if not path.is_file():
+        return
+    try:
+        old = read_json(path)
+    except (OSError, ValueError):
+        return
+    lost = sorted(set(old.get("metrics") or {}) - set(result["metrics"]))
+    if lost:
+        raise BenchError(f"the published result holds task(s) {', '.join(lost)} that this --tasks run did not compute",
+                         where=str(path), fix="run without --tasks (finished stages are reused), or with --no-publish")
 
 
 def publish_result(result: dict, run_folder: Path, publish_dir: Path) -> Path:
@@ -353,6 +398,7 @@ class RunOptions:
     generate_only: bool = False  # fit and sample, no tasks, no result files
     fit_only: bool = False  # fit only (an ablation of the training recipe reads the fit's curve)
     settings: list[str] = field(default_factory=list)  # KEY=VALUE: run the generators as ablation variants
+    tasks: list[str] | None = None  # a subset of the suite's tasks (its results hold only those)
 
 
 def run_suite(suite: str, options: RunOptions | None = None, entries: list[GeneratorEntry] | None = None,
@@ -387,14 +433,21 @@ def run_suite(suite: str, options: RunOptions | None = None, entries: list[Gener
             for entry in entries:
                 sample_generator(entry, ctx, log, fit_only=o.fit_only)
             return written
-        tasks = build_tasks(spec, ctx)
+        if o.tasks is not None:
+            unknown = sorted(set(o.tasks) - set(spec.tasks))
+            if unknown:
+                raise BenchError(f"suite {spec.name!r} does not run task {unknown[0]!r}", where=spec.path,
+                                 fix=f"tasks of this suite: {', '.join(spec.tasks)}")
+        tasks = build_tasks(spec, ctx, o.tasks)
         for task in tasks:
             task.prepare()
         for entry in entries:
-            result = run_generator(entry, ctx, tasks, log)
+            result = run_generator(entry, ctx, entry_tasks(entry, spec, tasks), log)
             path = write_result(suite_dir / entry.name / "result.json", result)
             written.append(path)
             if publish_dir is not None:
+                if o.tasks is not None:
+                    keep_fuller_result(result, publish_dir)
                 written.append(publish_result(result, suite_dir / entry.name, publish_dir))
     return written
 
@@ -468,7 +521,6 @@ def export_suite_generator(suite: str, name: str, out: Path, runs_dir: Path = Pa
     (:func:`bench.generators.export.export_pipeline`)."""
     from bench.generators.export import export_pipeline
     from bench.generators.ldm import LDMGenerator
-    from bench.io import read_json
 
     spec = load_suite(suite)
     dataset = load_dataset(spec, data_root)

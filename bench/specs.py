@@ -18,7 +18,7 @@ import tomllib
 
 from bench.errors import BenchError
 from bench.recipes import NAMES as REFERENCE_NAMES
-from bench.recipes import GENERATOR_PARAMS, SHA256_HEX, ReferenceRecipe
+from bench.recipes import DEGRADATIONS, GENERATOR_PARAMS, SHA256_HEX, ReferenceRecipe
 
 
 def project_root() -> Path:
@@ -170,6 +170,13 @@ class GeneratorsSpec:
     specialists: list[str] = field(default_factory=list)
     specialist_budgets: list[str] = field(default_factory=lambda: ["equal-steps"],
                                           metadata={"choices": ("equal-steps", "equal-compute")})
+    # controlled-degradation ladders (bench.generators.degraded): one row per degradation and severity,
+    # built from the held-out real images; the holdout baseline is every ladder's severity 0
+    ladders: list[str] = field(default_factory=list, metadata={"choices": tuple(DEGRADATIONS)})
+    ladder_severities: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0], metadata={
+        "check": lambda v: bool(v) and all(0 < x <= 1 for x in v) and len(set(v)) == len(v),
+        "why": "distinct severities in (0, 1] (0 is the holdout baseline)"})
+    ladder_tasks: list[str] = field(default_factory=list)  # empty = the suite's tasks but foundation
 
 
 @dataclass
@@ -264,6 +271,10 @@ def load_suite(name: str) -> SuiteSpec:
             raise BenchError(f"[overrides.{t}] names a task that the suite does not run", where=str(path),
                              fix=f"tasks of this suite: {', '.join(spec.tasks)}")
     reference_recipe(spec, where=str(path))  # unknown or badly typed recipe keys fail here
+    unknown_ladder_tasks = sorted(set(spec.generators.ladder_tasks) - set(spec.tasks))
+    if spec.generators.ladders and unknown_ladder_tasks:
+        raise BenchError(f"[generators] ladder_tasks names {unknown_ladder_tasks[0]!r}, a task the suite does not run",
+                         where=str(path), fix=f"tasks of this suite: {', '.join(spec.tasks)}")
     known_models = list_models()
     for m in spec.generators.models + spec.generators.specialists:
         if m not in known_models:

@@ -10,6 +10,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Under `make test` (two pytest-xdist workers on a 2-core machine) each worker and its subprocesses use one
+# CPU thread: two processes of two spinning OpenMP threads each would slow everything (see the Makefile).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 # Deterministic, quiet, offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -146,3 +151,16 @@ def utility_v2(q: float, mods=UTILITY_MODS) -> dict:
 
 
 
+
+
+SHARED_RUN_FIXTURES = {"smoke_runs", "smoke_baselines"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups for ``pytest -n 2 --dist loadgroup`` (``make test``): every module whose tests use the one
+    end-to-end smoke run goes to one worker together (the run is built once), every other module is a
+    group of its own (its module-scoped fixtures are built once)."""
+    shared = {item.module.__name__ for item in items if SHARED_RUN_FIXTURES & set(getattr(item, "fixturenames", ()))}
+    for item in items:
+        name = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("smoke-e2e" if name in shared else name))

@@ -97,7 +97,7 @@ def test_the_declarations_decide_labels_directions_and_row_order(tmp_path):
         atomic_write_json(folder / f"{name}.json", r)
     render_leaderboard("smoke", tmp_path, out=lambda s: None)
     readme = (tmp_path / "smoke" / "README.md").read_text()
-    assert "| Fréchet distance ↑ |" in readme and "FD ↓" not in readme
+    assert "| Fréchet distance ↑ |" in readme and "| FD ↓ |" not in readme
     entries = load_collection("smoke", tmp_path).main.entries
     fds = [e.result["metrics"]["fidelity"]["pooled"]["fd"] for e in order(entries)]
     assert fds == sorted(fds, reverse=True)

@@ -139,6 +139,13 @@ def demo_results() -> list[dict]:
     for j, m in enumerate(MODS):
         out.append(make_result(f"ldm-tiny@{m}", role="specialist", q=0.6 - 0.1 * j, mods=(m,), budget="equal-steps",
                                fit={"flops": 2.5e15, "wall_s": 3000.0}, seed=6 + j))
+    # two controlled-degradation ladders: blur makes every metric worse; the "memorised" rungs here get
+    # *fewer* near copies as they go (a made-up failure the sensitivity section must report)
+    for d in ("blur", "memorised"):
+        for sev in (0.5, 1.0):
+            r = make_result(f"degraded-{d}@{sev:.2f}", role="ladder", kind="degraded", q=1.0 - 0.4 * sev, seed=8)
+            r["generator"]["spec"]["params"] = {"degradation": d, "severity": sev}
+            out.append(r)
     return out
 
 
@@ -187,7 +194,7 @@ def test_renders_table_page_and_every_figure(demo_board):
     import html as _html
 
     assert re.findall(r"^## (.+)$", md, re.M) == [_html.unescape(t) for t in re.findall(r"<h2>(.*?)</h2>", page)]
-    assert len(re.findall(r"^## ", md, re.M)) == 6  # leaderboard, two modalities, figures, findings, utility regimes
+    assert len(re.findall(r"^## ", md, re.M)) == 8  # leaderboard, two modalities, figures, findings, utility regimes, sensitivity, validity
     assert "## Utility regimes" in md and "pretrain → finetune" in md and "real-data equivalent" in md
     srcs = re.findall(r'<img src="([^"]+)"', page)
     assert srcs and all((folder / s).is_file() for s in srcs)
@@ -195,7 +202,7 @@ def test_renders_table_page_and_every_figure(demo_board):
     assert stems == {"samples_bloodmnist", "samples_breastmnist", "fd_per_modality", "utility_gain",
                      "memorisation_distances", "memorisation_closest_pairs", "quality_vs_compute",
                      "alignment_per_modality", "foundation_probes", "training_curve", "utility_regimes",
-                     "utility_quantity", "utility_equivalent"}
+                     "utility_quantity", "utility_equivalent", "metric_sensitivity", "metric_validity"}
     for s in stems:
         assert (folder / "figures" / f"{s}.png").stat().st_size > 1000
         assert (folder / "figures" / f"{s}.pdf").read_bytes().startswith(b"%PDF")
@@ -238,7 +245,7 @@ def test_missing_and_malformed_metrics_render_as_dashes(tmp_path):
     # only the sample grids have data; every other figure says why it is skipped
     assert {p.stem for p in out["figures"]} == {"samples_bloodmnist", "samples_breastmnist"}
     skipped = [line for line in lines if "skipped" in line]
-    assert len(skipped) == 12 and all("(" in line for line in skipped)
+    assert len(skipped) == 14 and all("(" in line for line in skipped)
     assert not [line for line in lines if "FAILED" in line]
 
 
@@ -541,3 +548,47 @@ def test_the_memorisation_figure_draws_each_modalitys_near_copy_threshold():
         assert thresholds == {m: written[m] for m in committed["generator"]["modalities"]}, name
     assert set(data["ldm-tiny"]) == {"bloodmnist", "organamnist", "breastmnist"}
     assert set(data["ldm-tiny@breastmnist"]) == {"breastmnist"}  # a specialist: its own modality's
+
+
+def test_sensitivity_section_and_rows_compared_on_what_they_cover(demo_board):
+    folder, _ = demo_board
+    readme = (folder / "README.md").read_text()
+    board, _, rest = readme.partition("## Modality:")
+    assert "ldm-tiny@bloodmnist" not in board and "ldm-tiny@bloodmnist" in rest  # one modality: its own table
+    assert "2 generator(s) of one or some modalities" in board and "| ldm-tiny |" in board
+    assert "degraded-" not in readme.split("## Metric sensitivity")[0]  # rungs stay out of every table
+    sens = readme.split("## Metric sensitivity: controlled degradations")[1].split("\n## ")[0]
+    rows = {line.split("|")[1].strip(): line for line in sens.splitlines() if line.startswith("| blur") or
+            line.startswith("| memorised")}
+    assert set(rows) == {"blur", "memorised"}
+    assert "+1.00 ✓" in rows["blur"] and "−1.00 ✗ wrong way" in rows["memorised"]
+    assert "Failed their ladders: near-copy rate on memorised (wrong way)." in sens
+    assert (folder / "figures" / "metric_sensitivity.png").is_file()
+    html = (folder / "index.html").read_text()
+    assert 'id="sensitivity"' in html and "wrong way" in html
+
+
+def test_metric_validity_is_the_rank_correlation_over_generator_modality_cells(demo_board):
+    """Known case: in the demo every metric is monotone in the generator's quality q, and so are its
+    gains, so each better-signed metric has rho = +1 with every gain, except the near-copy rate, which
+    the demo makes rise with q (rho = -1). Checked against scipy on the cells themselves."""
+    from scipy.stats import kendalltau, spearmanr
+
+    from bench.report.collection import load_collection
+    from bench.report.validity import cells, validity
+
+    folder, _ = demo_board
+    coll = load_collection("demo", folder.parent)
+    rows = coll.main.entries + coll.main.ladders
+    cols, targets, table = validity(rows)
+    assert targets[:2] == ["synthetic@1", "mixed@1"] and "mixed@20" in targets
+    fd = table[("fd", "mixed@1")]
+    pts = cells(rows, fd.column, "mixed", "1")
+    assert fd.n_cells == len(pts) == sum(len(e.modalities) for e in rows)
+    x, y = [p[1] for p in pts], [p[2] for p in pts]
+    assert fd.spearman == pytest.approx(spearmanr(x, y).statistic) and fd.kendall == pytest.approx(kendalltau(x, y).statistic)
+    assert fd.spearman > 0.95 and fd.ci[0] > 0.5
+    assert table[("near_copy_rate", "mixed@1")].spearman < -0.95
+    readme = (folder / "README.md").read_text()
+    assert "## Metric validity: which metric predicts utility?" in readme
+    assert (folder / "figures" / "metric_validity.png").is_file()

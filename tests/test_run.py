@@ -185,3 +185,19 @@ def test_set_makes_named_ablation_variants(smoke_dataset):
         variant_entries(entries, ["lr_typo=1"])
     with pytest.raises(BenchError, match="not KEY=VALUE"):
         variant_entries(entries, ["lr"])
+
+
+def test_run_of_some_tasks_never_replaces_a_fuller_result(baseline_suite, tmp_path):
+    """``--tasks``: a run of some tasks is not published over a result that holds more (it would lose them)."""
+    runs, pub = tmp_path / "runs", tmp_path / "pub"
+    run_suite("smoke", RunOptions(runs, publish_dir=pub, device="cpu", only=["noise"]), log=lambda m: None)
+    full = pub / "smoke" / "results" / "noise.json"
+    fuller = json.loads(full.read_text())
+    fuller["metrics"]["memorisation"] = {"pooled": {}}  # as if a full run had scored it
+    full.write_text(json.dumps(fuller))
+    before = full.read_bytes()
+    with pytest.raises(BenchError, match="(?s)holds task.*memorisation.*without --tasks"):
+        run_suite("smoke", RunOptions(runs, publish_dir=pub, device="cpu", only=["noise"], tasks=[]), log=lambda m: None)
+    assert full.read_bytes() == before
+    with pytest.raises(BenchError, match="does not run task 'utility'"):
+        run_suite("smoke", RunOptions(runs, device="cpu", tasks=["utility"]), log=lambda m: None)

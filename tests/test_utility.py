@@ -126,7 +126,7 @@ def tiny(tmp_path, smoke_dataset):
     samples = Samples(hold.images, [reqs[c] for c in hold.classes])
 
     def gen(name, modalities=None):
-        return SimpleNamespace(entry=SimpleNamespace(name=name, modalities=modalities),
+        return SimpleNamespace(entry=SimpleNamespace(name=name, modalities=modalities, role="generalist"),
                                folder=tmp_path / "smoke" / name, samples=samples)
 
     return ctx, params, gen

@@ -19,6 +19,10 @@ def register(sub) -> None:
                                    "stages whose inputs changed are redone.")
     p.add_argument("--suite", required=True, help="suite name (see `medsyn-bench list suites`) or a .toml path")
     p.add_argument("--generators", default=None, help="comma-separated subset of the suite's generators")
+    p.add_argument("--tasks", default=None,
+                   help="comma-separated subset of the suite's tasks: the results hold only those (a later run "
+                        "without --tasks adds the others, reusing every finished stage); never published over a "
+                        "result that holds more")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs/)")
     p.add_argument("--leaderboards-dir", default="leaderboards",
                    help="where results are published (default: leaderboards/)")
@@ -113,7 +117,8 @@ def cmd_run(args) -> int:
     only = [g.strip() for g in args.generators.split(",")] if args.generators else None
     paths = run_suite(args.suite, RunOptions(
         Path(args.runs_dir), args.data_root, only, args.device, None if args.no_publish else Path(args.leaderboards_dir),
-        args.fresh, args.ignore_autoencoder_gate, args.generate_only, args.fit_only, args.settings))
+        args.fresh, args.ignore_autoencoder_gate, args.generate_only, args.fit_only, args.settings,
+        [t.strip() for t in args.tasks.split(",")] if args.tasks else None))
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     print(f"run folders: {Path(args.runs_dir).resolve() / Path(args.suite).stem}")
     published = [p for p in paths if "results" in p.parts]

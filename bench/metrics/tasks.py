@@ -179,6 +179,72 @@ class FidelityTask(ReferenceTask):
         }
 
 
+@register_task("diversity")
+class DiversityTask(ReferenceTask):
+    """Within-prompt diversity (domain-CLIP cosine distance, MS-SSIM) and per-class FD, each beside the
+    real images' value (:mod:`bench.metrics.diversity`)."""
+
+    @dataclass
+    class Params:
+        real_split: str = field(default="test", metadata={"choices": HELD_OUT_SPLITS})
+        ms_ssim_per_prompt: int = field(default=10, metadata={"check": lambda v: v >= 2, "why": "must be >= 2"})
+        seed: int = 0
+
+    @classmethod
+    def columns(cls, params) -> list[MetricColumn]:
+        return [
+            pooled_column("diversity_ratio", "diversity ÷ real", None, "ratio",
+                          "mean pairwise domain-CLIP cosine distance within a prompt, over the same within a class "
+                          "of real images (1: as diverse as real; below: collapse)", order=45),
+            pooled_column("ms_ssim_ratio", "MS-SSIM ÷ real", None, "ratio",
+                          "mean pairwise MS-SSIM within a prompt over the same within a class of real images "
+                          "(above 1: less diverse than real)", order=46),
+            pooled_column("fd_per_class", "per-class FD", "lower", "squared chord units",
+                          "mean over classes of the Fréchet distance between one class's real and synthetic "
+                          "domain-CLIP embeddings", order=47),
+        ]
+
+    def _stats(self, fake, prompt_id, images, fake_cls, real, real_cls, real_images, sel) -> dict:
+        from bench.metrics import diversity as dv
+
+        p = self.params
+        d_s, d_r = dv.intra_group_distance(fake, prompt_id), dv.intra_group_distance(real[sel], real_cls[sel])
+        m_s = dv.intra_group_ms_ssim(images, prompt_id, p.ms_ssim_per_prompt)
+        m_r = dv.intra_group_ms_ssim(real_images[sel], real_cls[sel], p.ms_ssim_per_prompt)
+        ratio = lambda a, b: None if a is None or not b else a / b  # noqa: E731
+        return {"diversity": d_s, "diversity_real": d_r, "diversity_ratio": ratio(d_s, d_r),
+                "ms_ssim": m_s, "ms_ssim_real": m_r, "ms_ssim_ratio": ratio(m_s, m_r),
+                "fd_per_class": dv.per_class_fd(real, real_cls, fake, fake_cls)}
+
+    def evaluate(self, gen) -> dict:
+        from bench.metrics.diversity import real_groups
+
+        s = gen.samples
+        syn_mod, fake_cls = s.modality, s.classes
+        _, prompt_id = np.unique(np.array(s.texts), return_inverse=True)
+        split, covered = self.covered_real(self.params.real_split, np.unique(syn_mod))
+        real = real_features(self.ctx, self.clip_features, self.params.real_split)[covered]
+        real_cls, real_mod, real_images = split.classes[covered], split.modality[covered], split.images[covered]
+        fake = self.clip_features(s.images)
+        n_per = int(np.bincount(prompt_id).max())
+        sel = real_groups(real_cls, n_per, self.params.seed)
+        masks_r, masks_s = self.modality_masks(real_mod), self.modality_masks(syn_mod)
+        pooled = self._stats(fake, prompt_id, s.images, fake_cls, real, real_cls, real_images, sel)
+        per_modality = {}
+        for k, ms in masks_s.items():
+            mr = masks_r[k]
+            sel_m = real_groups(real_cls[mr], n_per, self.params.seed)
+            per_modality[k] = self._stats(fake[ms], prompt_id[ms], s.images[ms], fake_cls[ms], real[mr], real_cls[mr],
+                                          real_images[mr], sel_m)
+        return {"pooled": pooled, "per_modality": per_modality,
+                "reference": {**self.reference_info(self.clip_features, self.params.real_split, real_mod, syn_mod),
+                              "real_per_class": n_per},
+                "units": "diversity: mean pairwise cosine distance (1 − cos) of L2-normalised domain-CLIP embeddings "
+                         "within a prompt (real: within a class, at most as many images per class as per prompt); "
+                         "ms_ssim: the same pairs' MS-SSIM; *_ratio: synthetic over real; fd_per_class: squared "
+                         "chord units"}
+
+
 @register_task("alignment")
 class AlignmentTask(ReferenceTask):
     """CLIP score and prompt retrieval in the domain CLIP; conditional accuracy of the label classifier."""

@@ -276,6 +276,11 @@ class UtilityTask(Task):
         paired_test: str = field(default="ttest_rel", metadata={"choices": PAIRED_TESTS})
         threads: int = field(default=1, metadata={"check": lambda v: v >= 0,
                                                   "why": "CPU threads per classifier; 0 = torch's default"})
+        # controlled-degradation rungs (role "ladder") need only what the metric-validity correlations
+        # use: these arms, at the smallest generator budget, with synthetic_per_class images per class
+        ladder_arms: list[str] = field(default_factory=lambda: ["real", "synthetic"],
+                                       metadata={"choices": ARMS, "check": lambda v: "real" in v,
+                                                 "why": "gains are measured against the 'real' arm, which must be run"})
 
     def __init__(self, params, ctx):
         super().__init__(params, ctx)
@@ -466,6 +471,14 @@ class UtilityTask(Task):
             self.sanity_cell(m, s) if a == "sanity" else self.real_cell(a, m, n, s)
 
     # -- one generator -------------------------------------------------------------------------
+    def plan(self, gen) -> tuple[list[str], list[int], list[int]]:
+        """The arms, generator budgets and synthetic counts one generator's evaluation runs: the task's
+        own, or for a controlled-degradation rung (role "ladder") ``ladder_arms`` at the smallest budget
+        with ``synthetic_per_class`` images per class."""
+        if gen.entry.role == "ladder":
+            return list(self.params.ladder_arms), self.budgets[:1], [self.params.synthetic_per_class]
+        return list(self.params.arms), list(self.budgets), list(self.counts)
+
     def modalities(self, gen) -> tuple[list[int], list[str]]:
         """The modalities to evaluate (covered by the generator and present in its samples), and notes."""
         covered = gen.entry.modalities
@@ -478,12 +491,13 @@ class UtilityTask(Task):
     def evaluate(self, gen) -> dict:
         import torch
 
-        ds, arms, p = self.ctx.dataset, self.params.arms, self.params
+        ds, p = self.ctx.dataset, self.params
+        arms, budgets, sizes = self.plan(gen)
         mods, notes = self.modalities(gen)
         if not mods:
             raise BenchError(f"generator {gen.entry.name!r} has no samples of any modality it covers",
                              where=str(gen.folder / "samples"))
-        k0, b0 = p.synthetic_per_class, self.budgets[0]
+        k0, b0 = p.synthetic_per_class, budgets[0]
         # values[n][modality key][arm][metric] = per-seed list (seed order)
         values: dict[int, dict[str, dict[str, dict[str, list[float]]]]] = {}
         ladder: dict[str, dict[int, dict[str, list[float]]]] = {}  # [key][n][metric]
@@ -493,9 +507,9 @@ class UtilityTask(Task):
         subset_hashes: dict[str, dict[str, str]] = {}
         synthetic_info: dict[str, dict] = {}
         per_budget = [a for a in arms if a != "synthetic"]
-        extra_counts = [k for k in self.counts if k != k0] if "mixed" in arms else []
-        total = len(mods) * len(self.seeds) * (("synthetic" in arms) * len(self.counts) + len(extra_counts)
-                                               + len(self.budgets) * len(per_budget) + len(self.ladder))
+        extra_counts = [k for k in sizes if k != k0] if "mixed" in arms else []
+        total = len(mods) * len(self.seeds) * (("synthetic" in arms) * len(sizes) + len(extra_counts)
+                                               + len(budgets) * len(per_budget) + len(self.ladder))
         bar = tqdm(total=total, desc=f"utility: {gen.entry.name}", unit="cell", mininterval=1.0)
 
         def put(d: dict, out: dict) -> None:
@@ -504,18 +518,18 @@ class UtilityTask(Task):
 
         for m in mods:
             key = ds.modalities[m].key
-            syn = {k: self.synthetic_set(gen.samples, m, k) for k in self.counts}
+            syn = {k: self.synthetic_set(gen.samples, m, k) for k in sizes}
             counts = syn[k0][1]
             synthetic_info[key] = {"per_class": counts, "sha256": syn[k0][0].synthetic_sha256,
                                    "counts": {str(k): {"per_class": c, "sha256": t.synthetic_sha256}
                                               for k, (t, c) in syn.items()}}
-            if min(syn[max(self.counts)][1]) < max(self.counts):
-                notes.append(f"{key}: fewer than {max(self.counts)} synthetic images for some class "
-                             f"(per class: {syn[max(self.counts)][1]}); the larger counts use what there is")
+            if min(syn[max(sizes)][1]) < max(sizes):
+                notes.append(f"{key}: fewer than {max(sizes)} synthetic images for some class "
+                             f"(per class: {syn[max(sizes)][1]}); the larger counts use what there is")
             for seed in self.seeds:
                 out = {}
                 if "synthetic" in arms:
-                    for k in self.counts:
+                    for k in sizes:
                         o = self.cell(gen.folder, "synthetic", m, None, seed, syn[k][0], count=k,
                                       save_weights=k == k0 and "pretrain+finetune" in arms)
                         put(quantity.setdefault(key, {}).setdefault("synthetic", {}).setdefault(k, {}), o)
@@ -528,7 +542,7 @@ class UtilityTask(Task):
                     path = self.weights_path(gen.folder, name)
                     return torch.load(path, weights_only=True)
 
-                for n in self.budgets:
+                for n in budgets:
                     real = self.real_set(n, m)
                     for arm in per_budget:
                         if arm in REAL_ARMS:
@@ -579,7 +593,8 @@ class UtilityTask(Task):
                                           for metric in METRICS} for k in quantity[keys[0]][arm]}
                                 for arm in quantity[keys[0]]}
         return self.report(values, subset_hashes, synthetic_info, notes, ladder=ladder,
-                           ladder_n_train=ladder_n_train, quantity=quantity, sanity=sanity)
+                           ladder_n_train=ladder_n_train, quantity=quantity, sanity=sanity,
+                           plan=(arms, budgets, sizes), ladder_row=gen.entry.role == "ladder")
 
     # -- aggregation ---------------------------------------------------------------------------
     def equivalents(self, values: dict, ladder: dict, ladder_n_train: dict) -> dict:
@@ -608,9 +623,12 @@ class UtilityTask(Task):
 
     def report(self, values: dict, subset_hashes: dict, synthetic_info: dict, notes: list[str], *,
                ladder: dict | None = None, ladder_n_train: dict | None = None, quantity: dict | None = None,
-               sanity: dict | None = None) -> dict:
-        """Turn per-seed values into cells, paired gains, equivalents and the headline numbers (module doc)."""
-        arms, test = self.params.arms, self.params.paired_test
+               sanity: dict | None = None, plan: tuple | None = None, ladder_row: bool = False) -> dict:
+        """Turn per-seed values into cells, paired gains, equivalents and the headline numbers (module doc).
+        ``plan``: the (arms, budgets, counts) that ran (default: the task's own); ``ladder_row``: a
+        controlled-degradation rung, run on the reduced plan the protocol then states."""
+        arms, budgets, counts = plan or (self.params.arms, self.budgets, self.counts)
+        test = self.params.paired_test
         cells, gains = {}, {}
         for n, by_mod in values.items():
             for key, by_arm in by_mod.items():
@@ -649,7 +667,7 @@ class UtilityTask(Task):
             "gains": gains,
             "subset_hashes": subset_hashes,
             "synthetic": synthetic_info,
-            "protocol": {**self.recipe(), "arms": list(arms), "budgets": self.budgets, "seeds": self.seeds,
+            "protocol": {**self.recipe(), "arms": list(arms), "budgets": list(budgets), "seeds": self.seeds,
                          "synthetic_per_class": self.params.synthetic_per_class,
                          "synthetic_arm": "no real training images: trained once per modality, count and seed, "
                                           "the same values shown at every budget",
@@ -660,6 +678,10 @@ class UtilityTask(Task):
                          "headline_budget": int(smallest)},
             "notes": notes,
         }
+        if ladder_row:
+            out["protocol"]["ladder_row"] = ("a controlled-degradation rung: only the arms the metric-validity "
+                                             "correlations need, at the smallest generator budget, with "
+                                             f"{self.params.synthetic_per_class} synthetic images per class")
         if ladder:
             out["ladder"] = {key: {str(n): {"n_train": ladder_n_train[key][n],
                                             **{metric: summary(v[metric]) for metric in METRICS}}
@@ -672,7 +694,7 @@ class UtilityTask(Task):
                            "log n, linear interpolation in log n, per seed; geometric mean and t-interval in log n "
                            "over seeds; multiplier = equivalent / budget")
         if quantity:
-            out["quantity"] = {"budget": int(smallest), "counts": self.counts,
+            out["quantity"] = {"budget": int(smallest), "counts": list(counts),
                                "per_modality": {key: {arm: {str(k): {metric: summary(v[metric]) for metric in METRICS}
                                                             for k, v in by_k.items()} for arm, by_k in q.items()}
                                                 for key, q in quantity.items()}}

@@ -68,9 +68,10 @@ class Refused:
 @dataclass
 class Group:
     key: tuple
-    entries: list[Entry]
+    entries: list[Entry]  # the leaderboard's rows: generators and baselines
     comparable: bool = True  # False: differs from the main group
     reason: str = ""  # why it is not comparable
+    ladders: list[Entry] = field(default_factory=list)  # controlled-degradation rungs (their own section)
 
     @property
     def version(self) -> int:
@@ -213,7 +214,8 @@ def load_collection(suite: str, leaderboards_dir: str | Path = "leaderboards") -
     ranked = sorted(by_key.items(), key=lambda kv: (len(kv[1]), max(e.result["created"] for e in kv[1])),
                     reverse=True)
     for i, (key, es) in enumerate(ranked):
-        g = Group(key, sorted(es, key=lambda e: e.name))
+        es = sorted(es, key=lambda e: e.name)
+        g = Group(key, [e for e in es if e.role != "ladder"], ladders=[e for e in es if e.role == "ladder"])
         if i:
             g.comparable = False
             g.reason = describe_difference(ranked[0][0], key)

@@ -252,10 +252,98 @@ def _utility_section(main: Group) -> Section | None:
     return Section("utility-regimes", "Utility regimes", blocks, nav="Utility regimes")
 
 
+SENSITIVITY_MARK = {"worse": "✓", "weakly worse": "~", "does not move": "✗ does not move", "wrong way": "✗ wrong way"}
+
+
+def _sensitivity_section(main: Group) -> Section | None:
+    """Each metric's worse-direction Spearman correlation with each ladder's severity (bench.report.sensitivity)."""
+    from bench.recipes import DEGRADATIONS
+    from bench.report.sensitivity import failures, sensitivity
+
+    table = sensitivity(main.entries, main.ladders)
+    if not table:
+        return None
+    labels: list[tuple[str, str]] = []
+    for cells in table.values():
+        for c in cells:
+            if (c.column.label + c.column.arrow, c.column.help) not in labels:
+                labels.append((c.column.label + c.column.arrow, c.column.help))
+    rows = []
+    for d, cells in table.items():
+        by_label = {c.column.label + c.column.arrow: c for c in cells}
+        row = [Cell(d, d, title=DEGRADATIONS[d].what), Cell(str(len(cells[0].severities) if cells else 0),
+                                                           len(cells[0].severities) if cells else 0)]
+        for lab, _ in labels:
+            c = by_label.get(lab)
+            if c is None:
+                row.append(Cell(DASH, None))
+                continue
+            rho = DASH if c.rho_worse is None else f"{c.rho_worse:+.2f}".replace("-", "−")
+            shown = f"{rho} {SENSITIVITY_MARK[c.verdict]}" if c.expected else f"({rho})"
+            row.append(Cell(shown, c.rho_worse, title="severity → value: " + ", ".join(
+                f"{s:g} → {fmt(v)}" for s, v in zip(c.severities, c.values))))
+        rows.append(row)
+    failed = failures(table)
+    blocks = [Paragraph(text(
+        "Controlled degradations of the held-out real images (no training; severity 0 is the holdout baseline). "
+        "Each cell is the metric's Spearman correlation with severity, signed so that +1 means it gets "
+        "monotonically worse as the images do. A mark means this ladder must worsen that metric: ✓ ρ ≥ 0.9, "
+        "~ 0.5 ≤ ρ < 0.9, ✗ it does not move (|ρ| < 0.5) or moves the wrong way (ρ ≤ −0.5); parentheses: no "
+        "stated expectation. Ladder rows run the utility task's reduced plan (synthetic only at the smallest "
+        "budget, as each result's protocol says).")),
+        Table("sensitivity", ["ladder", "severities"] + [lab for lab, _ in labels],
+              ["what severity 1 means (hover)", "points, the holdout baseline included"] + [h for _, h in labels],
+              [RowGroup("", "rows", rows)])]
+    blocks.append(Paragraph(text(
+        "Failed their ladders: " + "; ".join(f"{c.column.label} on {d} ({c.verdict})" for d, c in failed) + "."
+        if failed else "Every metric a ladder must worsen got at least weakly worse.")))
+    return Section("sensitivity", "Metric sensitivity: controlled degradations", blocks, nav="Sensitivity")
+
+
+def _validity_section(main: Group) -> Section | None:
+    """Rank correlation of every metric with the utility gains over (generator, modality) cells."""
+    from bench.report.validity import validity
+
+    rows = main.entries + main.ladders
+    cols, targets, table = validity(rows)
+    if not targets or not any(c.spearman is not None for c in table.values()):
+        return None
+    body = []
+    for c in (c for c in cols if any(table[(c.key, t)].spearman is not None for t in targets)):
+        row = [Cell(c.label + c.arrow, c.label.lower(), title=c.help)]
+        for t in targets:
+            k = table.get((c.key, t))
+            if k is None or k.spearman is None:
+                row.append(Cell(DASH, None))
+                continue
+            ci = "" if k.ci is None else f" [{k.ci[0]:+.2f}, {k.ci[1]:+.2f}]"
+            mark = " ✓" if k.ci is not None and k.ci[0] > 0 else " ✗" if k.ci is not None and k.ci[1] < 0 else ""
+            row.append(Cell(f"{k.spearman:+.2f}{ci}{mark}".replace("-", "−"), k.spearman,
+                            title=f"Kendall τ {k.kendall:+.2f}; {k.n_cells} cells of {k.n_generators} generators"))
+        body.append(row)
+    rungs = f" and {len(main.ladders)} degradation rungs" if main.ladders else ""
+    blocks = [Paragraph(text(
+        f"Does a metric rank generators the way their images' utility does? Spearman's ρ between each metric "
+        f"(signed so that higher is better) and each utility gain (arm@real images per class), over the "
+        f"(generator, modality) cells of this page's {len(main.entries)} generators and baselines{rungs}, with a "
+        "95% bootstrap interval over generators. ✓: the interval is above 0 (the metric predicts that gain); ✗: "
+        "below 0 (it ranks them the wrong way: the near-copy rate is expected here, since copies of training "
+        "images are useful training data). Hover for Kendall's τ and the counts.")),
+        Table("validity", ["metric"] + targets, ["the metric, signed so that higher is better"]
+              + [f"accuracy gain of the {t.split('@')[0]} arm over real-only at {t.split('@')[1]} real images per class"
+                 for t in targets], [RowGroup("", "rows", body)], text_columns=1)]
+    return Section("validity", "Metric validity: which metric predicts utility?", blocks, nav="Validity")
+
+
 def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
-    """The pooled table of one comparable group: its generators, then its baselines as bounds."""
+    """The pooled table of one comparable group: the generators that cover every modality of the suite
+    (a pooled value over one modality is not comparable with one over all of them: single specialists
+    are ranked in their modality's table), then the baselines as bounds."""
     gens, bounds = split_bounds(g.entries)
-    cols = columns(g.entries)
+    every = set(modalities_of(g))
+    partial = [x for x in gens if not every <= set(x.modalities)]
+    gens = [x for x in gens if every <= set(x.modalities)]
+    cols = columns(gens + bounds)
     headers, helps = pooled_headers(cols)
     blocks = []
     if heading:
@@ -266,7 +354,10 @@ def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
                 for sp in ([("text", ", ")] if i else []) + [("text", f"{k} "), ("hash", v)]] or text("none"))
             + text(f"; {len(g.entries)} results.")))
     blocks.append(Table(table_id, headers, helps, [
-        RowGroup("Generators", "gens", [pooled_row(x, cols) for x in gens], empty="None yet."),
+        RowGroup("Generators", "gens", [pooled_row(x, cols) for x in gens], empty="None yet.",
+                 note=(f"Covering every modality of the suite. {len(partial)} generator(s) of one or some "
+                       "modalities (specialists) are ranked in their modality's table below: their pooled "
+                       "values cover other data." if partial else "")),
         RowGroup("Bounds: sanity baselines", "bounds", [pooled_row(x, cols) for x in bounds],
                  note="Not competitors: the held-out real images are the ceiling, noise the floor, and the "
                       "memoriser must be caught by the near-copy rate.")]))
@@ -314,6 +405,10 @@ def build_page(coll: Collection) -> Page:
     utility = _utility_section(main) if main is not None else None
     if utility is not None:
         page.sections.append(utility)
+    for build in (_sensitivity_section, _validity_section):
+        extra = build(main) if main is not None else None
+        if extra is not None:
+            page.sections.append(extra)
     if coll.reader_studies:
         page.sections.append(Section("reader-studies", "Reader studies", [
             Paragraph(text("Blinded clinician ratings (") + [("code", "medsyn-bench reader-study analyse STUDY --publish")]

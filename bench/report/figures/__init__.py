@@ -20,7 +20,11 @@ the reason logged, when the results hold no data for it:
 - ``foundation_probes``: linear-probe accuracy vs label budget of encoders pretrained contrastively on
   real, synthetic and real + synthetic pairs, and trained from scratch (fine-tuned), with 95% CIs;
 - ``training_curve``: the LDMs' conditional accuracy over training, one panel per modality;
-- ``reader_study``: reader AUC and human alignment, where a published reader study rates the generators.
+- ``reader_study``: reader AUC and human alignment, where a published reader study rates the generators;
+- ``metric_sensitivity``: each metric's worse-direction rank correlation with the severity of each
+  controlled-degradation ladder;
+- ``metric_validity``: each metric's rank correlation with the utility gains over (generator, modality)
+  cells, ladder rows included (these two are the figures that see the ladder rows).
 
 A new figure is a module here with a function ``(entries, folder) -> paths`` that raises ``Skip`` when
 the results hold no data for it, listed in ``FIGURES`` with its caption in ``captions.CAPTIONS``.
@@ -39,6 +43,8 @@ from bench.report.figures.closest_pairs import fig_closest_pairs
 from bench.report.figures.fd_per_modality import fig_fd
 from bench.report.figures.foundation_probes import fig_foundation
 from bench.report.figures.memorisation_distances import fig_memorisation_hist
+from bench.report.figures.metric_sensitivity import fig_metric_sensitivity
+from bench.report.figures.metric_validity import fig_metric_validity
 from bench.report.figures.quality_vs_compute import fig_quality_compute
 from bench.report.figures.reader_study import fig_reader_study
 from bench.report.figures.samples import fig_samples
@@ -64,7 +70,10 @@ FIGURES: list[tuple[str, Callable]] = [
     ("foundation_probes", fig_foundation),
     ("training_curve", fig_training_curve),
     ("reader_study", fig_reader_study),
+    ("metric_sensitivity", fig_metric_sensitivity),
+    ("metric_validity", fig_metric_validity),
 ]
+LADDER_FIGURES = {"metric_sensitivity", "metric_validity"}  # figures that are handed the ladder rows beside the leaderboard's
 
 
 def render_figures(suite: str, leaderboards_dir: str | Path = "leaderboards", out=print) -> list[Path]:
@@ -78,7 +87,7 @@ def render_figures(suite: str, leaderboards_dir: str | Path = "leaderboards", ou
     entries = coll.main.entries
     for name, fn in FIGURES:
         try:
-            res = fn(entries, folder)
+            res = fn(entries + coll.main.ladders if name in LADDER_FIGURES else entries, folder)
         except Skip as exc:
             out(f"  figure {name}: skipped ({exc})")
             log.info("figure %s skipped: %s", name, exc)

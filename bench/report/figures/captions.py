@@ -7,6 +7,15 @@ import re
 
 
 CAPTIONS = {
+    "metric_validity": "Which metric predicts utility? Spearman correlation of each metric (signed so that higher "
+                       "is better) with the accuracy gain of synthetic-only and real + synthetic training at the "
+                       "smallest real-data budget, over (generator, modality) cells, with 95% bootstrap intervals "
+                       "over generators; right of the dotted line: the metric ranks generators the way their "
+                       "images' utility does.",
+    "metric_sensitivity": "Does each metric get worse as the images do? Spearman correlation of each metric with "
+                          "the severity of each controlled degradation of the held-out real images (severity 0: "
+                          "the holdout baseline), signed so that + means worse. Boxed: the metrics that ladder "
+                          "must worsen (✓ ρ ≥ 0.9, ~ 0.5–0.9, ✗ does not move or moves the wrong way).",
     "samples": "Samples for each prompt of modality {m}: real held-out images (left) beside each generator's.",
     "fd_per_modality": "Fréchet distance per modality in the reference encoder's feature space (lower is "
                        "better): generalist vs per-modality specialists, with the baselines as bounds.",
