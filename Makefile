@@ -41,11 +41,11 @@ ablations-small: $(VENV)/.installed
 	    --set steps=2000 --set $$s || exit 1; done
 	$(BIN)/medsyn-bench ablations --suite small --base ldm-small+steps=2000
 
-# Two pytest workers: the tests that share the one end-to-end smoke run form one group (tests/conftest.py),
-# every other test module is a group of its own, so no expensive fixture is built twice.
+# Two pytest workers (one CPU thread each): the modules that share the one end-to-end smoke run are one unit
+# of work, every other module is one of its own (tests/conftest.py), so no expensive fixture is built twice.
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 clean-runs:
 	rm -rf runs

@@ -153,14 +153,23 @@ def utility_v2(q: float, mods=UTILITY_MODS) -> dict:
 
 
 
-SHARED_RUN_FIXTURES = {"smoke_runs", "smoke_baselines"}
+SHARED_RUN_FIXTURES = ("smoke_runs", "smoke_baselines")
 
 
-def pytest_collection_modifyitems(config, items):
-    """Groups for ``pytest -n 2 --dist loadgroup`` (``make test``): every module whose tests use the one
-    end-to-end smoke run goes to one worker together (the run is built once), every other module is a
-    group of its own (its module-scoped fixtures are built once)."""
-    shared = {item.module.__name__ for item in items if SHARED_RUN_FIXTURES & set(getattr(item, "fixturenames", ()))}
-    for item in items:
-        name = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("smoke-e2e" if name in shared else name))
+def pytest_xdist_make_scheduler(config, log):
+    """``make test`` runs ``pytest -n 2 --dist loadscope``: every test module is one unit of work for a
+    worker (its module-scoped fixtures are built once), except that the modules whose tests use the one
+    end-to-end smoke run form one unit together, so that run is built once, on one worker."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = {p.name for p in Path(__file__).parent.glob("test_*.py")
+              if any(f in p.read_text(encoding="utf-8") for f in SHARED_RUN_FIXTURES)}
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return "smoke-e2e" if Path(file).name in shared else file
+
+    return SharedRunScheduling(config, log)

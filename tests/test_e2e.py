@@ -8,7 +8,7 @@ from bench.results import read_result
 
 GENERATORS = ["holdout", "memoriser", "noise", "ldm-tiny"] + [
     f"ldm-tiny@{m}{s}" for m in ("bloodmnist", "organamnist", "breastmnist") for s in ("", "-eqcompute")]
-TASKS = ("fidelity", "alignment", "memorisation", "utility", "foundation")
+TASKS = {"fidelity", "alignment", "memorisation", "diversity", "utility", "foundation"}
 
 
 @pytest.fixture(scope="module")

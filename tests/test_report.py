@@ -592,3 +592,21 @@ def test_metric_validity_is_the_rank_correlation_over_generator_modality_cells(d
     readme = (folder / "README.md").read_text()
     assert "## Metric validity: which metric predicts utility?" in readme
     assert (folder / "figures" / "metric_validity.png").is_file()
+
+
+def test_over_alignment_is_flagged_against_the_holdout_baseline():
+    """A generator whose CLIP score beats the held-out real images' while its recall is under half of
+    theirs is flagged; one with the real images' recall is not."""
+    from bench.report.collection import Entry
+    from bench.report.validity import over_alignment
+
+    def entry(name, role, kind, clip, recall):
+        m = metrics_for(0.5)
+        m["alignment"]["pooled"]["clip_score"] = clip
+        m["fidelity"]["pooled"]["recall"] = recall
+        return Entry(Path(f"{name}.json"), make_result(name, role=role, kind=kind, metrics=m))
+
+    rows = [entry("holdout", "baseline", "holdout", 67.9, 0.91), entry("ldm-small", "generalist", "ldm", 68.7, 0.29),
+            entry("ldm-honest", "generalist", "ldm", 68.7, 0.88), entry("noise", "baseline", "noise", 70.0, 0.01)]
+    flagged = over_alignment(rows)
+    assert [(f.name, f.clip_score, f.recall_real) for f in flagged] == [("ldm-small", 68.7, 0.91)]

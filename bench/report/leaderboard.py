@@ -302,7 +302,7 @@ def _sensitivity_section(main: Group) -> Section | None:
 
 def _validity_section(main: Group) -> Section | None:
     """Rank correlation of every metric with the utility gains over (generator, modality) cells."""
-    from bench.report.validity import validity
+    from bench.report.validity import over_alignment, validity
 
     rows = main.entries + main.ladders
     cols, targets, table = validity(rows)
@@ -332,6 +332,16 @@ def _validity_section(main: Group) -> Section | None:
         Table("validity", ["metric"] + targets, ["the metric, signed so that higher is better"]
               + [f"accuracy gain of the {t.split('@')[0]} arm over real-only at {t.split('@')[1]} real images per class"
                  for t in targets], [RowGroup("", "rows", body)], text_columns=1)]
+    flagged = over_alignment(main.entries)
+    if flagged:
+        blocks.append(Paragraph(text(
+            "Over-alignment: alignment above the held-out real images' while coverage is far below theirs "
+            "(recall or within-prompt diversity under half of real images'): a CLIP score that rewards "
+            "prototypical images, not better ones.")))
+        blocks.append(Bullets([text(
+            f"{f.name}: CLIP score {fmt(f.clip_score)} vs {fmt(f.clip_score_real)} for held-out real images; "
+            f"recall {fmt(f.recall)} vs {fmt(f.recall_real)}"
+            + (f"; diversity {fmt(f.diversity_ratio)} × real" if f.diversity_ratio is not None else "")) for f in flagged]))
     return Section("validity", "Metric validity: which metric predicts utility?", blocks, nav="Validity")
 
 

@@ -110,3 +110,43 @@ def validity(rows: list[Entry]) -> tuple[list[MetricColumn], list[str], dict[tup
             label = f"{arm}@{b}"
             out[(c.key, label)] = Correlation(c, label, len(pts), len({p[0] for p in pts}), rho, tau, ci)
     return cols, [f"{a}@{b}" for a, b in tgs], out
+
+
+@dataclass
+class OverAlignment:
+    """A generator whose alignment exceeds the held-out real images' while its coverage is far below."""
+
+    name: str
+    clip_score: float
+    clip_score_real: float
+    recall: float | None
+    recall_real: float | None
+    diversity_ratio: float | None
+
+
+OVER_ALIGNMENT_SHARE = 0.5  # "far below": recall under half the real images', or diversity under half
+
+
+def over_alignment(rows: list[Entry]) -> list[OverAlignment]:
+    """Rows (not baselines) whose pooled CLIP score is above the holdout baseline's while their recall is
+    below half of the holdout's or their within-prompt diversity below half of real images': guidance
+    making prototypical images, which alignment metrics reward."""
+    holdout = next((e for e in rows if e.kind == "holdout" and e.role == "baseline"), None)
+    if holdout is None:
+        return []
+    clip_real, _ = metric(holdout.result, "clip_score")
+    recall_real, _ = metric(holdout.result, "recall")
+    if clip_real is None:
+        return []
+    out = []
+    for e in rows:
+        if e.role in ("baseline", "ladder"):
+            continue
+        clip, _ = metric(e.result, "clip_score")
+        recall, _ = metric(e.result, "recall")
+        div, _ = metric(e.result, "diversity_ratio")
+        low_recall = recall is not None and recall_real is not None and recall < OVER_ALIGNMENT_SHARE * recall_real
+        low_div = div is not None and div < OVER_ALIGNMENT_SHARE
+        if clip is not None and clip > clip_real and (low_recall or low_div):
+            out.append(OverAlignment(e.name, clip, clip_real, recall, recall_real, div))
+    return out

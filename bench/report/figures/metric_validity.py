@@ -22,7 +22,7 @@ def fig_metric_validity(entries: list[Entry], folder: Path) -> list[Path]:
     if not cols:
         raise Skip("fewer than three (generator, modality) cells with both a metric and a utility gain")
     plt, sns = pyplot()
-    fig, ax = plt.subplots(figsize=(COLUMN_IN, 0.6 + 0.22 * len(cols)))
+    fig, ax = plt.subplots(figsize=(COLUMN_IN + 1.3, 0.6 + 0.22 * len(cols)))  # room for the legend
     colours = dict(zip(shown, sns.color_palette("colorblind", len(shown))))
     for k, t in enumerate(shown):
         off = (k - (len(shown) - 1) / 2) * 0.25
@@ -38,7 +38,7 @@ def fig_metric_validity(entries: list[Entry], folder: Path) -> list[Path]:
     ax.invert_yaxis()
     ax.set_xlim(-1.05, 1.05)
     ax.set_xlabel("Spearman ρ with the utility gain (metric signed: higher = better)")
-    ax.legend(frameon=False, loc="lower left", title="gain (arm@budget)")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="gain (arm@budget)")
     sns.despine(ax=ax)
     fig.tight_layout()
     return save(fig, folder, "metric_validity")
