@@ -156,20 +156,27 @@ def utility_v2(q: float, mods=UTILITY_MODS) -> dict:
 SHARED_RUN_FIXTURES = ("smoke_runs", "smoke_baselines")
 
 
-def pytest_xdist_make_scheduler(config, log):
+class SharedRunScheduler:
     """``make test`` runs ``pytest -n 2 --dist loadscope``: every test module is one unit of work for a
     worker (its module-scoped fixtures are built once), except that the modules whose tests use the one
     end-to-end smoke run form one unit together, so that run is built once, on one worker."""
-    if config.getvalue("dist") != "loadscope":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
 
-    shared = {p.name for p in Path(__file__).parent.glob("test_*.py")
-              if any(f in p.read_text(encoding="utf-8") for f in SHARED_RUN_FIXTURES)}
+    def pytest_xdist_make_scheduler(self, config, log):
+        if config.getvalue("dist") != "loadscope":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
 
-    class SharedRunScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            file = nodeid.split("::", 1)[0]
-            return "smoke-e2e" if Path(file).name in shared else file
+        shared = {p.name for p in Path(__file__).parent.glob("test_*.py")
+                  if any(f in p.read_text(encoding="utf-8") for f in SHARED_RUN_FIXTURES)}
 
-    return SharedRunScheduling(config, log)
+        class SharedRunScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                file = nodeid.split("::", 1)[0]
+                return "smoke-e2e" if Path(file).name in shared else file
+
+        return SharedRunScheduling(config, log)
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):  # the hook exists only with pytest-xdist loaded
+        config.pluginmanager.register(SharedRunScheduler(), "medsyn-shared-run-scheduler")

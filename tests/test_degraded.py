@@ -203,3 +203,18 @@ def test_sensitivity_verdicts_follow_their_thresholds():
     assert spearman([0, 0.25, 0.5, 0.75, 1], [3, 3, 3, 3, 3]) is None  # a constant metric does not move
     assert spearman([0, 0.5, 1], [1.0, 2.0, 1.5]) == pytest.approx(0.5)  # ranks 1, 3, 2 against 1, 2, 3
     assert spearman([0, 0.5, 1], [5.0, 4.0, 1.0]) == pytest.approx(-1.0)
+
+
+def test_a_ladder_with_two_points_gets_no_verdict(tmp_path):
+    """Holdout plus one rung is too few points for a rank correlation: no verdict, and not a failure."""
+    from bench.report.collection import Entry
+    from bench.report.sensitivity import FEW, failures, sensitivity
+
+    from test_report import make_result, metrics_for
+
+    hold = Entry(tmp_path / "h.json", make_result("holdout", role="baseline", kind="holdout", q=1.0))
+    rung = make_result("degraded-blur@0.50", role="ladder", kind="degraded", q=0.5, metrics=metrics_for(0.5))
+    rung["generator"]["spec"]["params"] = {"degradation": "blur", "severity": 0.5}
+    table = sensitivity([hold], [Entry(tmp_path / "r.json", rung)])
+    fd = next(c for c in table["blur"] if c.qualified == "fidelity.fd")
+    assert fd.verdict == FEW and fd.severities == [0.0, 0.5] and not failures(table)

@@ -252,7 +252,8 @@ def _utility_section(main: Group) -> Section | None:
     return Section("utility-regimes", "Utility regimes", blocks, nav="Utility regimes")
 
 
-SENSITIVITY_MARK = {"worse": "✓", "weakly worse": "~", "does not move": "✗ does not move", "wrong way": "✗ wrong way"}
+SENSITIVITY_MARK = {"worse": "✓", "weakly worse": "~", "does not move": "✗ does not move", "wrong way": "✗ wrong way",
+                    "too few rungs": "(too few rungs)"}
 
 
 def _sensitivity_section(main: Group) -> Section | None:

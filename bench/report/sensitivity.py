@@ -14,7 +14,8 @@ DEGRADATIONS`` writes down which metrics must get worse on each ladder; for thos
 - ``does not move`` (|rho_worse| < 0.5, or the value is the same at every severity),
 - ``wrong way`` (rho_worse <= -0.5),
 
-and a metric with no stated expectation is shown with its rho_worse and no verdict.
+and a metric with no stated expectation is shown with its rho_worse and no verdict (nor is one with
+fewer than three severities: ``too few rungs``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bench.report.collection import Entry
 from bench.report.values import columns_of, dig, metric, task_kinds
 
 PASS, WEAK, FLAT, WRONG = "worse", "weakly worse", "does not move", "wrong way"
+FEW = "too few rungs"  # fewer than three severities with a value: no verdict
 
 
 @dataclass
@@ -102,7 +104,8 @@ def sensitivity(entries: list[Entry], ladder_entries: list[Entry], modality: str
             kind = next((task_kinds(e.result).get(c.task, c.task) for _, e in rungs), c.task)
             q = f"{kind}.{c.key}"
             expected = q in DEGRADATIONS[d].expect_worse
-            cells.append(LadderCell(c, q, sev, vals, rho_w, expected, verdict(rho_w) if expected else ""))
+            judged = verdict(rho_w) if len(pts) >= 3 else FEW
+            cells.append(LadderCell(c, q, sev, vals, rho_w, expected, judged if expected else ""))
         out[d] = cells
     return out
 

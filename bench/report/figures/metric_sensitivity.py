@@ -11,9 +11,9 @@ import numpy as np
 
 from bench.report.collection import Entry
 from bench.report.figures.style import WIDE_IN, plain, pyplot, save, Skip
-from bench.report.sensitivity import FLAT, PASS, WEAK, WRONG, sensitivity
+from bench.report.sensitivity import FEW, FLAT, PASS, WEAK, WRONG, sensitivity
 
-MARK = {PASS: "✓", WEAK: "~", FLAT: "✗", WRONG: "✗"}
+MARK = {PASS: "✓", WEAK: "~", FLAT: "✗", WRONG: "✗", FEW: "?"}
 
 
 def fig_metric_sensitivity(entries: list[Entry], folder: Path) -> list[Path]:
