@@ -180,3 +180,16 @@ class SharedRunScheduler:
 def pytest_configure(config):
     if config.pluginmanager.hasplugin("xdist"):  # the hook exists only with pytest-xdist loaded
         config.pluginmanager.register(SharedRunScheduler(), "medsyn-shared-run-scheduler")
+
+
+def cut_smoke_spec(spec_home: Path, tasks: list[str], generators: str) -> Path:
+    """Rewrite the private copy of the smoke suite: these tasks only, no specialists, no overrides,
+    ``generators`` (TOML lines) in place of its ``models`` line. Returns ``spec_home``."""
+    import re
+
+    path = spec_home / "tasks" / "smoke.toml"
+    text = path.read_text().split("\n[overrides.")[0]  # the overrides close the file; their tasks may be gone
+    text = re.sub(r"^tasks = \[.*?\]", "tasks = [" + ", ".join(f'"{t}"' for t in tasks) + "]", text, flags=re.M)
+    text = re.sub(r"^specialists = .*$", "specialists = []", text, flags=re.M)
+    path.write_text(re.sub(r"^models = .*$", lambda _: generators, text, flags=re.M))
+    return spec_home

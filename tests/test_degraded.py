@@ -11,6 +11,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from bench.errors import BenchError
+from conftest import cut_smoke_spec
 from bench.generators.degraded import DegradedGenerator
 from bench.recipes import DEGRADATIONS, DegradedParams
 from bench.registry import generator_class
@@ -158,16 +159,9 @@ def test_suite_ladders_become_rows_that_run_their_tasks(spec_home, smoke_dataset
 @pytest.fixture
 def ladder_suite(spec_home):
     """The smoke suite with the holdout baseline and one ladder of two rungs, two cheap tasks."""
-    import re
-
-    path = spec_home / "tasks" / "smoke.toml"
-    text = path.read_text().split("\n[overrides.")[0]
-    text = re.sub(r"^tasks = \[.*?\]", 'tasks = ["fidelity", "alignment"]', text, flags=re.M)
-    text = re.sub(r"^specialists = .*$", "specialists = []", text, flags=re.M)
-    text = re.sub(r"^models = .*$", 'models = ["holdout"]\nladders = ["label-swap"]\n'
-                  'ladder_severities = [0.5, 1.0]\nladder_tasks = ["fidelity", "alignment"]', text, flags=re.M)
-    path.write_text(text)
-    return spec_home
+    return cut_smoke_spec(spec_home, ["fidelity", "alignment"],
+                          'models = ["holdout"]\nladders = ["label-swap"]\nladder_severities = [0.5, 1.0]\n'
+                          'ladder_tasks = ["fidelity", "alignment"]')
 
 
 def test_ladders_run_publish_and_render_their_section(ladder_suite, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 from scipy.spatial.distance import pdist
 
 from bench.metrics import diversity as dv
+from conftest import cut_smoke_spec
 from bench.metrics.fidelity import fd
 
 
@@ -50,16 +51,8 @@ def test_real_groups_draw_at_most_n_per_class():
 
 @pytest.fixture
 def diversity_suite(spec_home):
-    import re
-
-    path = spec_home / "tasks" / "smoke.toml"
-    text = path.read_text().split("\n[overrides.")[0]
-    text = re.sub(r"^tasks = \[.*?\]", 'tasks = ["diversity"]', text, flags=re.M)
-    text = re.sub(r"^specialists = .*$", "specialists = []", text, flags=re.M)
-    text = re.sub(r"^models = .*$", 'models = ["holdout", "noise"]\nladders = ["collapse"]\nladder_severities = [1.0]\n'
-                  'ladder_tasks = ["diversity"]', text, flags=re.M)
-    path.write_text(text)
-    return spec_home
+    return cut_smoke_spec(spec_home, ["diversity"], 'models = ["holdout", "noise"]\nladders = ["collapse"]\n'
+                                                    'ladder_severities = [1.0]\nladder_tasks = ["diversity"]')
 
 
 def test_diversity_task_ranks_known_generators(diversity_suite, tmp_path):
