@@ -212,3 +212,11 @@ def test_a_ladder_with_two_points_gets_no_verdict(tmp_path):
     table = sensitivity([hold], [Entry(tmp_path / "r.json", rung)])
     fd = next(c for c in table["blur"] if c.qualified == "fidelity.fd")
     assert fd.verdict == FEW and fd.severities == [0.0, 0.5] and not failures(table)
+
+
+def test_a_five_point_rho_of_nine_tenths_is_a_pass():
+    """One adjacent swap on five points is rho = 0.9 exactly in theory; scipy gives 0.8999999999999999."""
+    from bench.report.sensitivity import PASS, spearman, verdict
+
+    rho = spearman([0, 0.25, 0.5, 0.75, 1], [1.0, 3.0, 2.0, 4.0, 5.0])
+    assert rho == pytest.approx(0.9) and verdict(rho) == PASS

@@ -63,12 +63,15 @@ def spearman(x: list[float], y: list[float]) -> float | None:
     return float(spearmanr(x, y).statistic)
 
 
+EPS = 1e-9  # Spearman on five points is k/10: 0.9 may arrive as 0.8999999999999999
+
+
 def verdict(rho_worse: float | None) -> str:
-    if rho_worse is None or abs(rho_worse) < 0.5:
+    if rho_worse is None or abs(rho_worse) < 0.5 - EPS:
         return FLAT
-    if rho_worse <= -0.5:
+    if rho_worse <= -0.5 + EPS:
         return WRONG
-    return PASS if rho_worse >= 0.9 else WEAK
+    return PASS if rho_worse >= 0.9 - EPS else WEAK
 
 
 def ladders(entries: list[Entry], ladder_entries: list[Entry]) -> dict[str, list[tuple[float, Entry]]]:
