@@ -138,7 +138,12 @@ def variant_entries(entries: list[GeneratorEntry], settings: list[str]) -> list[
 
 
 def build_tasks(spec: SuiteSpec, ctx: SuiteContext, names: list[str] | None = None) -> list:
-    """The suite's tasks (or those of them in ``names``), parameters validated and overrides applied."""
+    """The suite's tasks (or those of them in ``names``, each one the suite runs), parameters validated and
+    overrides applied."""
+    unknown = sorted(set(names or ()) - set(spec.tasks))
+    if unknown:
+        raise BenchError(f"suite {spec.name!r} does not run task {unknown[0]!r}", where=spec.path,
+                         fix=f"tasks of this suite: {', '.join(spec.tasks)}")
     tasks = []
     for tname in (t for t in spec.tasks if names is None or t in names):
         tspec = load_task(tname)
@@ -433,11 +438,6 @@ def run_suite(suite: str, options: RunOptions | None = None, entries: list[Gener
             for entry in entries:
                 sample_generator(entry, ctx, log, fit_only=o.fit_only)
             return written
-        if o.tasks is not None:
-            unknown = sorted(set(o.tasks) - set(spec.tasks))
-            if unknown:
-                raise BenchError(f"suite {spec.name!r} does not run task {unknown[0]!r}", where=spec.path,
-                                 fix=f"tasks of this suite: {', '.join(spec.tasks)}")
         tasks = build_tasks(spec, ctx, o.tasks)
         for task in tasks:
             task.prepare()

@@ -22,6 +22,7 @@ import numpy as np
 
 from bench.columns import MetricColumn
 from bench.report.collection import Entry
+from bench.report.sensitivity import spearman
 from bench.report.values import columns_of, metric, task_kinds, utility_gain, utility_gains
 
 TARGET_ARMS = ("synthetic", "mixed")
@@ -60,14 +61,6 @@ def cells(rows: list[Entry], col: MetricColumn, arm: str, budget: str) -> list[t
     return out
 
 
-def _rho(x: np.ndarray, y: np.ndarray) -> float | None:
-    from scipy.stats import spearmanr
-
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return float(spearmanr(x, y).statistic)
-
-
 def correlate(points: list[tuple[str, float, float]], seed: int = 0) -> tuple[float | None, float | None,
                                                                           tuple[float, float] | None]:
     """Spearman's rho, Kendall's tau-b and the generator-bootstrap 95 % interval of rho (module doc)."""
@@ -78,7 +71,7 @@ def correlate(points: list[tuple[str, float, float]], seed: int = 0) -> tuple[fl
     names = sorted({p[0] for p in points})
     x = np.array([p[1] for p in points])
     y = np.array([p[2] for p in points])
-    rho = _rho(x, y)
+    rho = spearman(x, y)
     if rho is None:
         return None, None, None
     tau = float(kendalltau(x, y).statistic)
@@ -89,7 +82,7 @@ def correlate(points: list[tuple[str, float, float]], seed: int = 0) -> tuple[fl
     boot = []
     for _ in range(BOOTSTRAP):
         idx = np.concatenate([rows[names[i]] for i in rng.integers(len(names), size=len(names))])
-        r = _rho(x[idx], y[idx])
+        r = spearman(x[idx], y[idx])
         if r is not None:
             boot.append(r)
     ci = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if len(boot) >= BOOTSTRAP // 2 else None
