@@ -102,7 +102,7 @@ def make_result(name: str, role: str = "generalist", kind: str = "ldm", q: float
                for i, p in enumerate(prompts)}
     r = {
         "schema_version": SCHEMA_VERSION,
-        "suite": {"name": suite, "version": version, "spec": {"name": suite},
+        "suite": {"name": suite, "version": version, "spec": {"name": suite, "data": {"subsets": list(MODS)}},
                   "tasks": {t: {"task": t, "params": {}} for t in TASKS}},
         "generator": {"name": name, "kind": kind, "role": role, "spec": {"name": name.split("@")[0], "kind": kind},
                       "modalities": list(mods), "budget": budget},
@@ -370,6 +370,10 @@ def test_hostile_generator_name_and_prompt_are_inert(tmp_path):
         assert "onerror=alert" not in text.replace("&lt;img src=x onerror=alert", "")
     assert "&lt;svg onload=alert(1)&gt;&lt;script&gt;alert(1)" in page
     assert "Content-Security-Policy" in page and "'unsafe-inline'" not in page.split("script-src")[1].split(";")[0]
+    # a modality only the hostile submission claims does not redefine "covers the suite": the other
+    # generator stays ranked in the pooled table
+    board = page.split('id="board"')[1].split("</table>")[0]
+    assert 'class="rows gens"' in board and 'data-v="fine"' in board.split('class="rows gens"')[1]
 
 
 # -- submission, end to end -----------------------------------------------------------------------

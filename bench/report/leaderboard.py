@@ -108,7 +108,19 @@ def split_bounds(entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
     return [e for e in es if e.role != "baseline"], [e for e in es if e.role == "baseline"]
 
 
+def suite_modalities(group: Group) -> list[str]:
+    """The modalities the suite declares (its spec's data subsets). A generator "covers the suite" when it
+    covers all of them; a modality only some submission claims does not widen what full coverage means.
+    Results written without the declaration fall back to the modalities their entries cover."""
+    for e in group.entries:
+        subsets = dig(e.result, "suite", "spec", "data", "subsets")
+        if isinstance(subsets, list) and subsets:
+            return [str(m) for m in subsets]
+    return modalities_of(group)
+
+
 def modalities_of(group: Group) -> list[str]:
+    """Every modality some entry of the group covers, in first-seen order."""
     out: list[str] = []
     for e in group.entries:
         for m in e.modalities:
@@ -351,7 +363,7 @@ def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
     (a pooled value over one modality is not comparable with one over all of them: single specialists
     are ranked in their modality's table), then the baselines as bounds."""
     gens, bounds = split_bounds(g.entries)
-    every = set(modalities_of(g))
+    every = set(suite_modalities(g))
     partial = [x for x in gens if not every <= set(x.modalities)]
     gens = [x for x in gens if every <= set(x.modalities)]
     cols = columns(gens + bounds)
