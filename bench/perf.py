@@ -142,6 +142,99 @@ def bench_training(run, quick: bool) -> dict:
             "target": ">= 2x", "met": bool(ratio >= 2)}
 
 
+FAMILY_SPECS = ("ldm-small", "pixel-diffusion-small", "latent-flow-small")
+
+
+def matmul_peak_gflops(n: int = 2048, repeat: int = 5) -> float:
+    """This machine's fp32 matmul rate in GFLOP/s: best of ``repeat`` (n, n) @ (n, n) products (2·n³ FLOPs
+    each) at the current thread setting."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    _, t = _timed(lambda: a @ b, repeat)
+    return 2 * n ** 3 / t / 1e9
+
+
+def _denoiser_step(gen, batch: int, channels_last: bool = False, compile: bool = False):
+    """(FLOPs of one step, a closure running one full training step: forward, backward, AdamW) for the
+    generator's denoiser at its training shape (``training_probe``: random inputs, no data)."""
+    import torch
+
+    from bench.generators.compute import count_flops
+
+    model, fwd_bwd = gen.training_probe(text_dim=384, batch=batch)
+    flops = count_flops(fwd_bwd)
+    if channels_last or compile:
+        model, fwd_bwd = gen.training_probe(text_dim=384, batch=batch, wrap=torch.compile if compile else None)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+
+    def step():
+        fwd_bwd()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return flops, step
+
+
+def bench_family_throughput(quick: bool) -> dict:
+    """Each denoising family's training step (its ``small`` spec at its batch; ``tiny`` in --quick) as a
+    share of this machine's fp32 matmul peak, measured in the same run, and what each setting does to
+    it: channels-last memory, ``torch.compile`` (inductor), twice the batch, one thread."""
+    import torch
+
+    from bench.data import load_dataset
+    from bench.registry import generator_class
+    from bench.specs import build_dataclass, load_model, load_suite
+
+    dataset = load_dataset(load_suite("smoke"))
+    names = [n.replace("-small", "-tiny") for n in FAMILY_SPECS] if quick else list(FAMILY_SPECS)
+    repeat = 2 if quick else 4
+    threads = torch.get_num_threads()
+    peak = matmul_peak_gflops(1024 if quick else 2048)
+    out = {"matmul_peak_gflops": peak, "threads": threads, "families": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            spec = load_model(name)
+            cls = generator_class(spec.kind)
+            gen = cls(name, build_dataclass(cls.Params, spec.params, name), dataset, Path(tmp) / name)
+            gen.shared_dir = Path(tmp) / "_shared"
+            variants = {"default": dict(batch=gen.params.batch), "batch x2": dict(batch=2 * gen.params.batch)}
+            if spec.kind != "latent-flow":  # a transformer's activations are (tokens, width): nothing to reorder
+                variants["channels-last"] = dict(batch=gen.params.batch, channels_last=True)
+            if not quick:
+                variants["torch.compile"] = dict(batch=gen.params.batch, compile=True)
+            rows = {}
+            for label, kw in variants.items():
+                flops, step = _denoiser_step(gen, **kw)
+                try:
+                    step()  # warm-up (and compilation)
+                except Exception as e:  # noqa: BLE001 — inductor needs a C++ toolchain; report, don't stop
+                    rows[label] = {"batch": kw["batch"], "failed": f"{type(e).__name__}: {str(e)[:200]}"}
+                    continue
+                _, t = _timed(step, repeat)
+                rows[label] = {"batch": kw["batch"], "step_s": t, "gflops_per_step": flops / 1e9,
+                               "gflops_per_s": flops / t / 1e9, "share_of_peak": flops / t / 1e9 / peak}
+            torch.set_num_threads(1)
+            try:
+                flops, step = _denoiser_step(gen, gen.params.batch)
+                step()
+                _, t = _timed(step, max(1, repeat // 2))
+                peak1 = matmul_peak_gflops(1024 if quick else 2048, 3)
+                rows["1 thread"] = {"batch": gen.params.batch, "step_s": t, "gflops_per_step": flops / 1e9,
+                                    "gflops_per_s": flops / t / 1e9, "share_of_peak": flops / t / 1e9 / peak1,
+                                    "matmul_peak_gflops": peak1}
+            finally:
+                torch.set_num_threads(threads)
+            out["families"][name] = {"kind": spec.kind, "variants": rows}
+    default = [f["variants"]["default"]["share_of_peak"] for f in out["families"].values()]
+    out["target"] = ">= 50 % of the fp32 matmul peak"
+    out["met"] = bool(min(default) >= 0.5) if not quick else None
+    return out
+
+
 def bench_neighbours(quick: bool) -> dict:
     """Exact nearest neighbours for memorisation: faiss (flat inner product) vs scikit-learn brute force
     (cosine) on random unit features; time ratio and whether both return the same neighbours."""
@@ -403,7 +496,7 @@ def bench_gpu(quick: bool) -> dict:
     return {"device": torch.cuda.get_device_name(0), "by_batch_size": rows, "target": "information", "met": None}
 
 
-MEASUREMENTS = ("sampling", "training", "neighbours", "fidelity_bootstrap", "feature_throughput", "memory",
+MEASUREMENTS = ("sampling", "training", "family_throughput", "neighbours", "fidelity_bootstrap", "feature_throughput", "memory",
                 "utility_small", "submission_check", "smoke", "gpu")
 
 
@@ -421,6 +514,7 @@ def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path 
         log("fitting ldm-tiny on the smoke sample (reused if already fitted in the work folder)")
         ctx, run = _ldm_run(suite_dir, quick, log=lambda m: None)
         steps = {"sampling": lambda: bench_sampling(ctx, run, quick), "training": lambda: bench_training(run, quick),
+                 "family_throughput": lambda: bench_family_throughput(quick),
                  "neighbours": lambda: bench_neighbours(quick),
                  "fidelity_bootstrap": lambda: bench_fidelity_bootstrap(quick),
                  "feature_throughput": lambda: bench_feature_throughput(quick),
@@ -450,6 +544,14 @@ def format_table(report: dict) -> str:
         s["target"][:34], ok(s))
     t = r["training"]
     row("training", f"on-the-fly/cached {f(t['time_ratio'], 2)}x ({f(t['cached_step_s'], 3)} s/step cached)", t["target"], ok(t))
+    if "family_throughput" in r:  # absent from reports written before it was measured
+        ft = r["family_throughput"]
+        for name, fam in ft["families"].items():
+            v = fam["variants"]
+            best = max((k for k in v if "gflops_per_s" in v[k]), key=lambda k: v[k]["gflops_per_s"])
+            row(f"train step {fam['kind']}", f"{f(v['default']['gflops_per_s'], 0)} GFLOP/s = "
+                f"{100 * v['default']['share_of_peak']:.0f} % of {f(ft['matmul_peak_gflops'], 0)}; best {best} "
+                f"{100 * v[best]['share_of_peak']:.0f} %", ft["target"][:34], ok(ft))
     n = r["neighbours"]
     row("nearest neighbours", f"sklearn/faiss {f(n['time_ratio'], 1)}x on {n['base']}x{n['dim']}; same {f(n['same_nearest_share'], 3)}",
         n["target"], ok(n))

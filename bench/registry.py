@@ -17,8 +17,11 @@ _TASKS: dict[str, type] = {}
 BUILTIN_MODULES = (
     "bench.generators.baselines",
     "bench.generators.degraded",
+    "bench.generators.gan",
     "bench.generators.images",
     "bench.generators.ldm",
+    "bench.generators.latent_flow",
+    "bench.generators.pixel_diffusion",
     "bench.generators.pipeline",
     "bench.metrics.tasks",
     "bench.metrics.utility",

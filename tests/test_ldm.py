@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from bench.errors import BenchError
 from bench.generators.ldm import LDMGenerator
 from bench.recipes import LDMParams
-from bench.generators.ldm_training import TrainingStopped
+from bench.generators.denoiser_training import TrainingStopped
 from bench.specs import build_dataclass
 
 MICRO = dict(canvas_size=32, latent_size=16, vae_channels=[8, 16], vae_steps=4, vae_batch=8,
@@ -311,7 +311,7 @@ def test_longer_run_or_other_sampling_resumes_the_same_trajectory(fitted, smoke_
 
 
 def test_min_snr_weights_against_the_definition():
-    from bench.generators.ldm_training import min_snr_weights, noise_scheduler
+    from bench.generators.denoiser_training import min_snr_weights, noise_scheduler
 
     for pred in ("epsilon", "v_prediction"):
         sched = noise_scheduler({"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2",
@@ -383,7 +383,7 @@ def test_modality_accuracy_counts_the_right_modality_whatever_the_class(fitted, 
 
     gen.judge = colour_judge
     try:
-        point = gen._conditional_accuracy(gen.unet, gen.ae, gen.table, smoke_dataset.prompt_requests(), None)
+        point = gen._conditional_accuracy(gen.unet, gen.codec, gen.table, smoke_dataset.prompt_requests(), None)
     finally:
         gen.judge = None
     per = point["per_modality_modality_accuracy"]
@@ -396,7 +396,7 @@ def test_offset_noise_and_spacing_reach_training_and_sampler(smoke_dataset, tmp_
     """offset_noise reaches the training config; the spec's timestep spacing reaches the diffusers
     scheduler: "trailing" starts at t = T - 1, the default "leading" below it."""
     from bench.generators.ldm import _scheduler
-    from bench.generators.ldm_training import TrainConfig
+    from bench.generators.denoiser_training import TrainConfig
 
     gen = make(smoke_dataset, tmp_path, offset_noise=0.5, timestep_spacing="trailing", prediction_type="v_prediction")
     cfg = gen._train_config()

@@ -177,7 +177,7 @@ def test_renders_table_page_and_every_figure(demo_board):
     md = (folder / "README.md").read_text()
     page = (folder / "index.html").read_text()
     # every column of the issue is there
-    for col in ("generator", "kind", "training compute", "FD", "KID", "precision", "recall", "CMMD", "CLIP score",
+    for col in ("generator", "role", "family", "training compute", "FD", "KID", "precision", "recall", "CMMD", "CLIP score",
                 "retrieval", "conditional accuracy", "near-copy rate", "utility gain", "reference sha256"):
         assert col in md and col in page, col
     # baselines are shown apart, as bounds

@@ -12,11 +12,27 @@ from typing import Callable
 import torch
 
 
+class _GlobalOnly:
+    """Stands in for ``FlopCounterMode``'s module tracker: every FLOP is counted under "Global" only."""
+
+    parents = {"Global"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return None
+
+
 def count_flops(fn: Callable[[], object]) -> int:
-    """FLOPs executed by ``fn()`` (forward and, if ``fn`` calls it, backward)."""
+    """FLOPs executed by ``fn()`` (forward and, if ``fn`` calls it, backward): ``FlopCounterMode``'s
+    total, without its per-module breakdown, whose hooks fail on a module called under ``no_grad`` with
+    inputs that require grad (gigagan-pytorch's trainer: "Expected gradient function to be set")."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _GlobalOnly()
+    with counter:
         fn()
     return int(counter.get_total_flops())
 

@@ -29,7 +29,7 @@ from bench.data.dataset import PromptRequest
 from bench.errors import BenchError
 from bench.data.samples import Samples
 from bench.generators.base import Generator
-from bench.generators.ldm import initial_noise
+from bench.generators.denoiser import initial_noise
 from bench.recipes import PipelineParams
 from bench.registry import register_generator
 

@@ -54,12 +54,17 @@ def columns(entries: list[Entry], modality: str | None = None) -> list[MetricCol
     return [c for c in cols if not c.optional or has(c)]
 
 
+ROLE_HELP = "generalist / specialist / external generator, or a baseline bound"
+FAMILY_HELP = ("the generator kind: ldm (latent diffusion UNet), pixel-diffusion (UNet on pixels), latent-flow "
+               "(flow-matching latent transformer), images (a submitted folder), or the baseline's kind")
+
+
 def pooled_row(e: Entry, cols: list[MetricColumn]) -> list[Cell]:
     r = e.result
     flops, wall = training_compute(r)
     cells = [Cell(e.name, e.name.lower(), title=r["generator"]["kind"]),
              Cell(role_label(e), role_label(e), title=BOUND_NOTE.get(e.kind, "") if e.role == "baseline" else ""),
-             Cell(fmt_compute(r), flops if flops is not None else wall)]
+             Cell(e.kind, e.kind), Cell(fmt_compute(r), flops if flops is not None else wall)]
     for c in cols:
         v, ci = metric(r, c.key)
         cells.append(value_cell(v, ci, c.show_ci, c.signed))
@@ -70,14 +75,15 @@ def pooled_row(e: Entry, cols: list[MetricColumn]) -> list[Cell]:
 
 def pooled_headers(cols: list[MetricColumn]) -> tuple[list[str], list[str]]:
     """(headers, help texts) of the pooled table."""
-    return (["generator", "kind", "training compute"] + [c.label + c.arrow for c in cols] + ["reference sha256"],
-            ["", "generalist / specialist / external generator, or a baseline bound", "FLOPs and wall time of the fit"]
+    return (["generator", "role", "family", "training compute"] + [c.label + c.arrow for c in cols] + ["reference sha256"],
+            ["", ROLE_HELP, FAMILY_HELP, "FLOPs and wall time of the fit"]
             + [c.help for c in cols] + ["first 8 hex digits of each pinned reference network's sha256"])
 
 
 def modality_row(e: Entry, modality: str, cols: list[MetricColumn]) -> list[Cell]:
     r = e.result
-    cells = [Cell(e.name, e.name.lower(), title=r["generator"]["kind"]), Cell(role_label(e), role_label(e))]
+    cells = [Cell(e.name, e.name.lower(), title=r["generator"]["kind"]), Cell(role_label(e), role_label(e)),
+             Cell(e.kind, e.kind)]
     for c in cols:
         v, ci = metric(r, c.key, modality)
         cells.append(value_cell(v, ci, c.show_ci, c.signed))
@@ -85,7 +91,8 @@ def modality_row(e: Entry, modality: str, cols: list[MetricColumn]) -> list[Cell
 
 
 def modality_headers(cols: list[MetricColumn]) -> tuple[list[str], list[str]]:
-    return ["generator", "kind"] + [c.label + c.arrow for c in cols], ["", ""] + [c.help for c in cols]
+    return (["generator", "role", "family"] + [c.label + c.arrow for c in cols],
+            ["", ROLE_HELP, FAMILY_HELP] + [c.help for c in cols])
 
 
 def order(entries: list[Entry]) -> list[Entry]:

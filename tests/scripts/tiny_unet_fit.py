@@ -1,4 +1,4 @@
-"""A tiny UNet fit through bench.generators.ldm_training.train_unet, for `accelerate launch` tests.
+"""A tiny UNet fit through bench.generators.denoiser_training.train_denoiser, for `accelerate launch` tests.
 
 Usage: accelerate launch --multi_gpu --num_processes N tests/scripts/tiny_unet_fit.py OUT_DIR (CPU: gloo)
 Writes OUT_DIR/facts-<process>.json (the fit's facts and the first micro-batch's image indices)."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from diffusers import UNet2DConditionModel
 
-from bench.generators.ldm_training import TrainConfig, train_unet
+from bench.generators.denoiser_training import TrainConfig, train_denoiser
 from bench.generators.text_encoder import PromptTable
 
 
@@ -29,7 +29,7 @@ def main(out: Path) -> None:
                       prompt_dropout=0.1, checkpoint_every=2, keep_fractions=[0.5, 1.0], seed=0,
                       noise_scheduler={"num_train_timesteps": 100})
     rows = torch.randint(1, 3, (n,), generator=torch.Generator().manual_seed(1))
-    facts = train_unet(unet, latents, rows, table, cfg, out, "cpu", log=lambda m: None)["facts"]
+    facts = train_denoiser(unet, latents, rows, table, cfg, out, "cpu", log=lambda m: None)["facts"]
     from accelerate import PartialState
 
     rank = PartialState().process_index

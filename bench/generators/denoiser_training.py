@@ -1,10 +1,14 @@
-"""The LDM's denoiser training loop: one readable loop with Accelerate around it (as in the diffusers
-training examples), checkpoints that a killed run resumes from, EMA weights and measured FLOPs.
+"""The denoiser training loop of every diffusion-family generator (``ldm``, ``pixel-diffusion``,
+``latent-flow``): one readable loop with Accelerate around it (as in the diffusers training examples),
+checkpoints that a killed run resumes from, EMA weights and measured FLOPs. What differs between the
+families is the objective (:class:`DiffusionObjective`: DDPM noise schedule, epsilon or v targets;
+:class:`FlowObjective`: rectified flow with logit-normal times, as SD3) and the network's call
+(``predict(model, x_t, t, text_embeds, text_mask)``), both given by the generator.
 
 Every micro-batch draws its images, noise, timesteps and prompt-dropout mask from a generator seeded by
 (seed, step, micro-step), so a run resumed from a checkpoint reaches the same final weights as one that
-was never interrupted (bit for bit on CPU). A checkpoint ``checkpoints/step-NNNNNN/`` holds the UNet
-(safetensors), the optimizer and EMA states and ``state.json``; it is written under a temporary name and
+was never interrupted (bit for bit on CPU). A checkpoint ``checkpoints/step-NNNNNN/`` holds the denoiser
+(``unet.safetensors``, whatever the network), the optimizer and EMA states and ``state.json``; it is written under a temporary name and
 renamed into place, so a kill mid-write leaves the previous checkpoint usable. Checkpoints at the spec's
 ``keep_fractions`` of training (e.g. 25/50/100 %) are kept for quality-vs-compute curves; other
 periodic ones are deleted once a newer one exists.
@@ -46,12 +50,70 @@ class TrainConfig:
     noise_scheduler: dict  # DDPMScheduler config (num_train_timesteps, beta_schedule, prediction_type)
     snr_gamma: float = 0.0  # min-SNR-gamma loss weighting (Hang et al. 2023); 0: plain MSE
     offset_noise: float = 0.0  # std of a per-(image, channel) constant added to the noise (Guttenberg 2023)
+    objective: str = "diffusion"  # "diffusion" (DDPM, noise_scheduler) | "flow" (rectified flow)
+    logit_mean: float = 0.0  # flow: training times t = sigmoid(N(logit_mean, logit_std²))
+    logit_std: float = 1.0
 
 
 def noise_scheduler(config: dict):
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(**config)
+
+
+class DiffusionObjective:
+    """DDPM: x_t = sqrt(ᾱ_t) x0 + sqrt(1 − ᾱ_t) ε with t uniform over the schedule's steps; the target is
+    ε (epsilon) or v = sqrt(ᾱ_t) ε − sqrt(1 − ᾱ_t) x0 (v_prediction); MSE, optionally min-SNR-γ weighted."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.sched = noise_scheduler(cfg.noise_scheduler)
+        self.snr_gamma, self.offset_noise = cfg.snr_gamma, cfg.offset_noise
+
+    def draw(self, x0: torch.Tensor, gen: torch.Generator):
+        """(x_t, t, target) for clean ``x0``; draws noise, offset noise, then t from ``gen``."""
+        noise = torch.randn(x0.shape, generator=gen)
+        if self.offset_noise:  # lets the model change an image's mean (e.g. its colour), not only its detail
+            noise = noise + self.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
+        t = torch.randint(0, self.sched.config.num_train_timesteps, (len(x0),), generator=gen)
+        v = self.sched.config.prediction_type == "v_prediction"
+        target = self.sched.get_velocity(x0, noise, t) if v else noise
+        return self.sched.add_noise(x0, noise, t), t, target
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if not self.snr_gamma:
+            return torch.nn.functional.mse_loss(pred.float(), target.float())
+        per_sample = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
+        return (per_sample * min_snr_weights(self.sched, t, self.snr_gamma)).mean()
+
+
+class FlowObjective:
+    """Rectified flow (Liu et al. 2023; SD3, Esser et al. 2024): x_t = (1 − t) x0 + t ε with
+    t = sigmoid(u), u ~ N(logit_mean, logit_std²) (logit-normal sampling); the target is the velocity
+    ε − x0; plain MSE. The network is given t × 1000, the timestep scale of
+    ``FlowMatchEulerDiscreteScheduler``, which samples it."""
+
+    TIMESTEPS = 1000
+
+    def __init__(self, cfg: TrainConfig):
+        self.mean, self.std = cfg.logit_mean, cfg.logit_std
+
+    def draw(self, x0: torch.Tensor, gen: torch.Generator):
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.sigmoid(self.mean + self.std * torch.randn((len(x0),), generator=gen))
+        tb = t.view(-1, *([1] * (x0.dim() - 1)))
+        return (1 - tb) * x0 + tb * noise, t * self.TIMESTEPS, noise - x0
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.mse_loss(pred.float(), target.float())
+
+
+def make_objective(cfg: TrainConfig):
+    return FlowObjective(cfg) if cfg.objective == "flow" else DiffusionObjective(cfg)
+
+
+def unet_prediction(model, x: torch.Tensor, t: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The call of a diffusers ``UNet2DConditionModel`` with text cross-attention."""
+    return model(x, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
 
 
 def kept_steps(cfg: TrainConfig) -> set[int]:
@@ -197,11 +259,13 @@ def make_accelerator(cfg: TrainConfig, device: str):
                        cpu=not device.startswith("cuda"))
 
 
-def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: PromptTable, cfg: TrainConfig,
+def train_denoiser(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: PromptTable, cfg: TrainConfig,
                folder: Path, device: str, log=print, stop_after: int | None = None, loss_hook=None,
                on_checkpoint=None, run_key: str = "", curve_key: str = "", weights: torch.Tensor | None = None,
-               curve_ema: bool = True) -> dict:
-    """Train ``unet`` to denoise ``latents`` (N, c, h, w) conditioned on ``table`` rows ``prompt_rows`` (N,).
+               curve_ema: bool = True, predict=unet_prediction, what: str = "UNet") -> dict:
+    """Train denoiser ``unet`` (a UNet, or any network ``predict`` calls) on ``latents`` (N, c, h, w) —
+    autoencoder latents or canvas pixels — conditioned on ``table`` rows ``prompt_rows`` (N,), with the
+    objective ``cfg.objective`` names.
 
     Resumes from the newest checkpoint in ``folder/checkpoints``. Returns compute facts: steps, images
     seen, FLOPs (one measured step × steps), wall time (summed over resumed runs), precision, processes.
@@ -216,14 +280,13 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
     how curve points are measured (sampler settings, judge): on resume, points of another key are
     recomputed from their kept checkpoints (or dropped when those are gone).
     """
-    from diffusers import UNet2DConditionModel
     from diffusers.training_utils import EMAModel
 
     ckpt_dir = Path(folder) / "checkpoints"
     keep = kept_steps(cfg)
     acc = make_accelerator(cfg, device)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
-    ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, model_cls=UNet2DConditionModel,
+    ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, model_cls=type(unet),
                    model_config=unet.config)
     start, state = 0, {"wall_s": 0.0, "curve": []}
     last = latest_checkpoint(ckpt_dir, at_most=cfg.steps)
@@ -239,7 +302,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
         state["curve"] = _refresh_curve(state["curve"], ckpt_dir, unet, on_checkpoint, curve_key, log, curve_ema)
     unet, optimizer = acc.prepare(unet, optimizer)
     ema.to(acc.device)
-    sched = noise_scheduler(cfg.noise_scheduler)
+    objective = make_objective(cfg)
     uncond = table.index([""])[0]
     n = len(latents)
 
@@ -249,25 +312,16 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
                                             + 1_000_000_007 * acc.process_index)
         idx = (torch.randint(0, n, (cfg.batch,), generator=gen) if weights is None
                else torch.multinomial(weights, cfg.batch, replacement=True, generator=gen))
-        x0 = latents[idx]
-        noise = torch.randn(x0.shape, generator=gen)
-        if cfg.offset_noise:  # lets the model change an image's mean (e.g. its colour), not only its detail
-            noise = noise + cfg.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
-        t = torch.randint(0, sched.config.num_train_timesteps, (cfg.batch,), generator=gen)
+        noisy, t, target = objective.draw(latents[idx], gen)
         rows = torch.where(torch.rand(cfg.batch, generator=gen) < cfg.prompt_dropout, uncond, prompt_rows[idx])
-        target = sched.get_velocity(x0, noise, t) if sched.config.prediction_type == "v_prediction" else noise
         d = acc.device
-        return (sched.add_noise(x0, noise, t).to(d), t.to(d), table.embeds[rows].to(d), table.mask[rows].to(d),
-                target.to(d))
+        return noisy.to(d), t.to(d), table.embeds[rows].to(d), table.mask[rows].to(d), target.to(d)
 
     def loss_of_batch(batch):
         noisy, t, emb, mask, target = batch
         with acc.autocast():
-            pred = unet(noisy, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
-        if not cfg.snr_gamma:
-            return torch.nn.functional.mse_loss(pred.float(), target.float())
-        per_sample = ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
-        return (per_sample * min_snr_weights(sched, t, cfg.snr_gamma)).mean()
+            pred = predict(unet, noisy, t, emb, mask)
+        return objective.loss(pred, target, t)
 
     probe = micro_batch(-1, 0)
     flops_per_step = count_flops(lambda: acc.backward(loss_of_batch(probe))) * cfg.grad_accum
@@ -316,7 +370,7 @@ def train_unet(unet, latents: torch.Tensor, prompt_rows: torch.Tensor, table: Pr
         if stop_after is not None and done >= stop_after:
             raise TrainingStopped(f"stopped after step {done}")
 
-    loss = train_steps(unet, optimizer, loss_of, cfg.steps, what="UNet", start=start, grad_accum=cfg.grad_accum,
+    loss = train_steps(unet, optimizer, loss_of, cfg.steps, what=what, start=start, grad_accum=cfg.grad_accum,
                        accelerator=acc, after_step=lambda done: ema.step(unet.parameters()),
                        hooks=[progress, checkpoint, stop], on_nonfinite=nonfinite).loss
     acc.wait_for_everyone()  # the main process's last checkpoint is on disk before any process reports
