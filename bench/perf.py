@@ -142,7 +142,7 @@ def bench_training(run, quick: bool) -> dict:
             "target": ">= 2x", "met": bool(ratio >= 2)}
 
 
-FAMILY_SPECS = ("ldm-small", "pixel-diffusion-small", "latent-flow-small")
+FAMILY_SPECS = ("ldm-small", "pixel-diffusion-small", "latent-flow-small", "gigagan-small")
 
 
 def matmul_peak_gflops(n: int = 2048, repeat: int = 5) -> float:
@@ -165,6 +165,8 @@ def _denoiser_step(gen, batch: int, channels_last: bool = False, compile: bool =
 
     model, fwd_bwd = gen.training_probe(text_dim=384, batch=batch)
     flops = count_flops(fwd_bwd)
+    if gen.kind == "gigagan":  # the library's trainer: its probe step is the whole step, both optimisers
+        return flops, fwd_bwd
     if channels_last or compile:
         model, fwd_bwd = gen.training_probe(text_dim=384, batch=batch, wrap=torch.compile if compile else None)
     if channels_last:
@@ -180,9 +182,10 @@ def _denoiser_step(gen, batch: int, channels_last: bool = False, compile: bool =
 
 
 def bench_family_throughput(quick: bool) -> dict:
-    """Each denoising family's training step (its ``small`` spec at its batch; ``tiny`` in --quick) as a
-    share of this machine's fp32 matmul peak, measured in the same run, and what each setting does to
-    it: channels-last memory, ``torch.compile`` (inductor), twice the batch, one thread."""
+    """Each family's training step (its ``small`` spec at its batch; ``tiny`` in --quick) as a share of this
+    machine's fp32 matmul peak, measured in the same run, and what each setting does to it: channels-last
+    memory, ``torch.compile`` (inductor), twice the batch, one thread. A GAN step is the trainer's own (a
+    discriminator and a generator update; its step 2, without the R1 penalty)."""
     import torch
 
     from bench.data import load_dataset
@@ -202,9 +205,10 @@ def bench_family_throughput(quick: bool) -> dict:
             gen = cls(name, build_dataclass(cls.Params, spec.params, name), dataset, Path(tmp) / name)
             gen.shared_dir = Path(tmp) / "_shared"
             variants = {"default": dict(batch=gen.params.batch), "batch x2": dict(batch=2 * gen.params.batch)}
-            if spec.kind != "latent-flow":  # a transformer's activations are (tokens, width): nothing to reorder
+            if spec.kind not in ("latent-flow", "gigagan"):  # a transformer's activations are (tokens, width):
+                # nothing to reorder; GigaGAN's trainer builds and calls its own modules
                 variants["channels-last"] = dict(batch=gen.params.batch, channels_last=True)
-            if not quick:
+            if not quick and spec.kind != "gigagan":
                 variants["torch.compile"] = dict(batch=gen.params.batch, compile=True)
             rows = {}
             for label, kw in variants.items():

@@ -1,7 +1,8 @@
 """The denoising families beside ``ldm``: ``pixel-diffusion`` (UNet on the canvas pixels) and ``latent-flow``
 (PixArt transformer, rectified flow on the shared autoencoder's latents). Their tiny specs fit, sample and
 resume; their objectives and samplers are checked on known cases; their small specs are at ldm-small's
-training compute; a suite runs them beside a baseline and the leaderboard shows their kinds."""
+training compute; a suite runs them (and ``gigagan``, tests/test_gan.py) beside a baseline and the
+leaderboard shows their kinds."""
 
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ def test_family_specs_refuse_shapes_their_networks_cannot_take(smoke_dataset, tm
 @pytest.fixture
 def family_suite(spec_home):
     return cut_smoke_spec(spec_home, ["fidelity", "alignment"],
-                          'models = ["holdout", "noise", "pixel-diffusion-tiny", "latent-flow-tiny"]')
+                          'models = ["holdout", "noise", "pixel-diffusion-tiny", "latent-flow-tiny", "gigagan-tiny"]')
 
 
 def test_families_run_in_a_suite_and_stand_side_by_side(family_suite, tmp_path):
@@ -168,7 +169,9 @@ def test_families_run_in_a_suite_and_stand_side_by_side(family_suite, tmp_path):
 
     runs, pub = tmp_path / "runs", tmp_path / "pub"
     run_suite("smoke", RunOptions(runs, publish_dir=pub, device="cpu"), log=lambda m: None)
-    for name, kind in (("pixel-diffusion-tiny", "pixel-diffusion"), ("latent-flow-tiny", "latent-flow")):
+    families = (("pixel-diffusion-tiny", "pixel-diffusion"), ("latent-flow-tiny", "latent-flow"),
+                ("gigagan-tiny", "gigagan"))
+    for name, kind in families:
         r = read_json(pub / "smoke" / "results" / f"{name}.json")
         assert r["generator"]["kind"] == kind and r["generator"]["role"] == "generalist"
         fit = r["compute"]["fit"]
@@ -178,6 +181,6 @@ def test_families_run_in_a_suite_and_stand_side_by_side(family_suite, tmp_path):
     out = render_all("smoke", pub, out=lines.append)
     md = (pub / "smoke" / "README.md").read_text()
     ranked = md.split("### Bounds")[0]
-    for cell in ("| pixel-diffusion-tiny | generalist | pixel-diffusion |", "| latent-flow-tiny | generalist | latent-flow |"):
-        assert cell in ranked, cell
+    for name, kind in families:
+        assert f"| {name} | generalist | {kind} |" in ranked, name
     assert "quality_vs_compute" in {p.stem for p in out["figures"]}

@@ -127,6 +127,21 @@ def test_count_flops_is_torchs_counter_total():
     assert count_flops(lambda: lin(y).sum().backward()) == 3 * 2 * 6 * 7 * 5
 
 
+def test_a_grouped_convolution_counts_as_its_groups_run_one_by_one():
+    """torch's counter ignores ``groups`` in a convolution's backward (a GAN's per-sample modulated
+    convolutions were counted batch-times too high); ours counts what the groups cost run separately."""
+    import torch.nn.functional as F
+
+    g = 4
+    x = torch.randn(2, 8 * g, 16, 16, requires_grad=True)
+    w = torch.randn(8 * g, 8, 3, 3, requires_grad=True)
+    grouped = count_flops(lambda: F.conv2d(x, w, padding=1, groups=g).sum().backward())
+    xs = [torch.randn(2, 8, 16, 16, requires_grad=True) for _ in range(g)]
+    ws = [torch.randn(8, 8, 3, 3, requires_grad=True) for _ in range(g)]
+    one_by_one = count_flops(lambda: sum(F.conv2d(a, b, padding=1).sum() for a, b in zip(xs, ws)).backward())
+    assert grouped == one_by_one == 3 * g * 2 * 2 * 8 * 8 * 9 * 16 * 16
+
+
 def test_gan_specs_refuse_shapes_gigagan_cannot_take(smoke_dataset, tmp_path):
     with pytest.raises(BenchError, match="canvas_size"):
         build_dataclass(GigaGANParams, {"canvas_size": 36}, "t")

@@ -24,13 +24,28 @@ class _GlobalOnly:
         return None
 
 
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, _groups, output_mask, out_shape, **kwargs) -> int:
+    """FLOPs of a convolution's backward: one forward's worth for the input gradient and one for the
+    weight gradient, whatever the groups. torch's own formula ignores ``groups`` there ("I skip those for
+    the sake of brevity"), so a grouped convolution's backward is counted ``groups`` times too high: the
+    per-sample modulated convolutions of a StyleGAN-type generator (groups = batch) made a GAN step's
+    count grow with the square of the batch."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    forward = conv_flop_count(list(x_shape), list(w_shape), list(grad_out_shape), transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs executed by ``fn()`` (forward and, if ``fn`` calls it, backward): ``FlopCounterMode``'s
-    total, without its per-module breakdown, whose hooks fail on a module called under ``no_grad`` with
-    inputs that require grad (gigagan-pytorch's trainer: "Expected gradient function to be set")."""
+    total with a convolution backward that respects groups (:func:`conv_backward_flops`), and without its
+    per-module breakdown, whose hooks fail on a module called under ``no_grad`` with inputs that require
+    grad (gigagan-pytorch's trainer: "Expected gradient function to be set")."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False,
+                              custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
     counter.mod_tracker = _GlobalOnly()
     with counter:
         fn()

@@ -56,7 +56,8 @@ def columns(entries: list[Entry], modality: str | None = None) -> list[MetricCol
 
 ROLE_HELP = "generalist / specialist / external generator, or a baseline bound"
 FAMILY_HELP = ("the generator kind: ldm (latent diffusion UNet), pixel-diffusion (UNet on pixels), latent-flow "
-               "(flow-matching latent transformer), images (a submitted folder), or the baseline's kind")
+               "(flow-matching latent transformer), gigagan (text-conditioned GAN), images (a submitted folder), "
+               "or the baseline's kind")
 
 
 def pooled_row(e: Entry, cols: list[MetricColumn]) -> list[Cell]:
