@@ -25,7 +25,7 @@ from bench.io import run_lock, sha256_file
 from bench.reference.pinned import ensure_references
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
 from bench.run import (GeneratorEntry, GeneratorRun, _spec_dict, build_tasks, declared, entry_tasks, gallery,
-                       suite_context, task_stage)
+                       prepare_tasks, suite_context, task_stage)
 from bench.specs import ModelSpec, load_suite, project_root
 from bench.stages import now_iso
 from bench.upgrade import read_any_result
@@ -147,12 +147,16 @@ def rescore_suite(suite: str, leaderboards_dir: Path | None = None, runs_dir: Pa
                 raise BenchError(f"result {name!r} was scored through other reference networks, so every task "
                                  "must be rescored", where=str(boards / spec.name / "results" / f"{name}.json"),
                                  fix="rescore without --tasks")
+            if partial and r["suite"].get("version") != spec.version:  # version-1 utility under a version-2 label
+                raise BenchError(f"result {name!r} was made under suite version {r['suite'].get('version')}, this "
+                                 f"suite is version {spec.version}: the tasks not named would keep the old "
+                                 "protocol's numbers under the new version", where=str(boards / spec.name / "results" / f"{name}.json"),
+                                 fix="rescore without --tasks (every task, under the new version)")
         if from_runs:
             publish_run_samples(spec, dataset, runs_dir, boards, list(old))
         runs = {name: samples_of(r, boards, dataset) for name, r in old.items()}  # every file checked first
         tasks = build_tasks(spec, ctx, task_names)
-        for task in tasks:
-            task.prepare()
+        prepare_tasks(tasks, ctx, boards if publish else None, log)
         for name, r in old.items():
             samples, sha = runs[name]
             run = GeneratorRun(entry_of(r, dataset), None, suite_dir / name / "rescore", samples, sha)

@@ -22,11 +22,11 @@ from bench.errors import BenchError
 from bench.data.samples import Samples, read_samples, write_samples
 from bench.generators.base import Generator, GeneratorContext
 from bench.data.sample_set import write_sample_set
-from bench.io import atomic_write_bytes, read_json, run_lock, sha256_json
+from bench.io import atomic_write_bytes, atomic_write_json, dumps_json, read_json, run_lock, sha256_json
 from bench.registry import generator_class, task_class
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
 from bench.specs import ModelSpec, SuiteSpec, build_dataclass, load_model, load_suite, load_task, project_root
-from bench.stages import SuiteContext, now_iso
+from bench.stages import SuiteContext, now_iso, seed_stage_records, stage_records
 
 
 @dataclass
@@ -154,6 +154,64 @@ def build_tasks(spec: SuiteSpec, ctx: SuiteContext, names: list[str] | None = No
         task.spec = tspec
         tasks.append(task)
     return tasks
+
+
+SHARED_STAGES_SCHEMA = 1
+
+
+def shared_stages_path(boards: Path, spec: SuiteSpec) -> Path:
+    """Where a suite's published suite-level stages live: ``<leaderboards>/<suite>/shared/stages.json``."""
+    return Path(boards) / spec.name / "shared" / "stages.json"
+
+
+def read_shared_stages(path: Path, spec: SuiteSpec, log=print) -> dict[str, dict[str, dict]]:
+    """Task folder → stage name → marker record, as published for this suite version (empty when there is
+    no file, or it is of another suite version: its stages are then computed anew)."""
+    if not path.is_file():
+        return {}
+    try:
+        obj = read_json(path)
+        ok = obj["schema_version"] == SHARED_STAGES_SCHEMA and isinstance(obj["stages"], dict)
+    except (BenchError, OSError, ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise BenchError("the published suite-level stages do not parse", where=str(path),
+                         fix="restore it from git (git checkout -- <file>), or delete it: the next run recomputes "
+                             "and republishes them")
+    if obj.get("suite") != spec.name or obj.get("suite_version") != spec.version:
+        log(f"  {path.name}: of suite {obj.get('suite')} version {obj.get('suite_version')}, not "
+            f"{spec.name} version {spec.version}: not used")
+        return {}
+    return obj["stages"]
+
+
+def prepare_tasks(tasks: list, ctx: SuiteContext, boards: Path | None, log=print) -> None:
+    """Each task's suite-level work (:meth:`Task.prepare`). With a leaderboards folder: the stages the
+    tasks declare as shared (``Task.shared_stages``: real-data arms, real pretraining — metrics only) are
+    first seeded from ``shared/stages.json`` there, so a run on any machine pairs its generators with the
+    published real arms instead of recomputing them (a seeded marker whose inputs differ from the stage's
+    is redone); after preparation the file is rewritten with every such stage (published ones kept)."""
+    path = shared_stages_path(boards, ctx.spec) if boards is not None else None
+    published = read_shared_stages(path, ctx.spec, log) if path else {}
+    for task in tasks:
+        if task.shared_stages and published.get(task.shared_stages):
+            n = seed_stage_records(ctx.shared_dir / task.shared_stages, published[task.shared_stages])
+            if n:
+                log(f"  {task.spec.name}: {n} suite-level stages from the published {path.parent.name}/{path.name}")
+        task.prepare()
+    if path is None:
+        return
+    stages = {k: dict(v) for k, v in published.items()}
+    for task in tasks:
+        if task.shared_stages:
+            stages.setdefault(task.shared_stages, {}).update(stage_records(ctx.shared_dir / task.shared_stages))
+    obj = {"schema_version": SHARED_STAGES_SCHEMA, "suite": ctx.spec.name, "suite_version": ctx.spec.version,
+           "what": "the suite-level stages of its tasks (real-data classifier arms, real pretraining): one marker "
+                   "per stage, metrics only; seeded into every run so that all results of this suite version "
+                   "share them (bench.run.prepare_tasks)",
+           "stages": {k: v for k, v in sorted(stages.items()) if v}}
+    if obj["stages"] and (not path.is_file() or path.read_text(encoding="utf-8") != dumps_json(obj)):
+        atomic_write_json(path, obj)
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
@@ -439,8 +497,7 @@ def run_suite(suite: str, options: RunOptions | None = None, entries: list[Gener
                 sample_generator(entry, ctx, log, fit_only=o.fit_only)
             return written
         tasks = build_tasks(spec, ctx, o.tasks)
-        for task in tasks:
-            task.prepare()
+        prepare_tasks(tasks, ctx, publish_dir, log)
         for entry in entries:
             result = run_generator(entry, ctx, entry_tasks(entry, spec, tasks), log)
             path = write_result(suite_dir / entry.name / "result.json", result)

@@ -45,6 +45,32 @@ def stage(folder: Path, name: str, inputs: Any, fn: Callable[[], dict], log=prin
     return rec
 
 
+def stage_records(folder: Path) -> dict[str, dict]:
+    """The finished stage markers of ``folder/stages``: stage name → record (what :func:`stage` wrote)."""
+    out = {}
+    for marker in sorted((Path(folder) / "stages").glob("*.json")):
+        try:
+            rec = read_json(marker)
+        except Exception:
+            continue  # a marker that does not parse is an unfinished stage: its stage redoes it
+        if isinstance(rec, dict) and "input_hash" in rec and "output" in rec:
+            out[marker.stem] = {k: rec[k] for k in ("stage", "input_hash", "output", "wall_s", "finished") if k in rec}
+    return out
+
+
+def seed_stage_records(folder: Path, records: dict[str, dict]) -> int:
+    """Write the markers of ``records`` into ``folder/stages`` where none is there (a marker of this
+    folder always wins). A seeded marker is used only if its input hash is the stage's: :func:`stage`
+    redoes one whose inputs differ. Returns how many markers were written."""
+    written = 0
+    for name, rec in sorted(records.items()):
+        marker = Path(folder) / "stages" / f"{name}.json"
+        if not marker.is_file() and "input_hash" in rec and "output" in rec:
+            atomic_write_json(marker, {**rec, "stage": name})
+            written += 1
+    return written
+
+
 @dataclass
 class SuiteContext:
     """What every task sees: the suite spec, the dataset, where to write, and the pinned references."""

@@ -251,3 +251,22 @@ def test_a_partial_rescore_through_other_networks_is_refused(tmp_path):
         rescore_suite("smoke", boards, tmp_path / "runs", only=["noise"], task_names=["alignment"], device="cpu",
                       publish=False, log=lambda m: None)
     assert read_json(boards / "smoke" / "results" / "noise.json")["reference"]["clip"] == "e" * 64  # untouched
+
+
+def test_a_partial_rescore_across_suite_versions_is_refused(tmp_path):
+    """A result of an older suite version rescored on some tasks only would carry the old protocol's
+    numbers of the other tasks under the new version's label: refused, the file untouched."""
+    from bench.io import atomic_write_json
+    from bench.rescore import rescore_suite
+
+    boards = tmp_path / "lb"
+    for part in ("results", "samples"):
+        shutil.copytree(BOARDS / "smoke" / part, boards / "smoke" / part)
+    r = read_json(boards / "smoke" / "results" / "noise.json")
+    r["suite"]["version"] = r["suite"]["version"] - 1
+    atomic_write_json(boards / "smoke" / "results" / "noise.json", r)
+    before = (boards / "smoke" / "results" / "noise.json").read_bytes()
+    with pytest.raises(BenchError, match="rescore without --tasks"):
+        rescore_suite("smoke", boards, tmp_path / "runs", only=["noise"], task_names=["alignment"], device="cpu",
+                      publish=False, log=lambda m: None)
+    assert (boards / "smoke" / "results" / "noise.json").read_bytes() == before

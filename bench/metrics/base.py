@@ -16,6 +16,11 @@ from bench.stages import SuiteContext
 
 class Task:
     name: ClassVar[str] = ""
+    # The folder under ``ctx.shared_dir`` whose stage markers this task's ``prepare`` writes, when those
+    # markers hold the whole of the suite-level work (metrics, no weights beside them): the run publishes
+    # them with the suite's results and seeds them from there, so that every result of a suite version is
+    # paired with one set of real-data arms, whichever machine or session computed it.
+    shared_stages: ClassVar[str | None] = None
 
     @dataclass
     class Params:

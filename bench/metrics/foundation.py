@@ -59,6 +59,8 @@ def core_params(params, **changes) -> FoundationParams:
 class FoundationTask(Task):
     """Contrastive pretraining (real / synthetic / both) then zero-shot, linear, fine-tune and scratch probes."""
 
+    shared_stages = "foundation"  # the real-pretrained and scratch probes (and the phantom): metrics only
+
     @dataclass
     class Params(FoundationParams):
         phantom: bool = False  # also run the cardiac cine phantom (once per suite)
@@ -88,7 +90,7 @@ class FoundationTask(Task):
 
     @property
     def folder(self) -> Path:
-        return self.ctx.shared_dir / "foundation"
+        return self.ctx.shared_dir / self.shared_stages
 
     def prepare(self) -> None:
         ds, p = self.ctx.dataset, self.core_params()

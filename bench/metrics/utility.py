@@ -241,6 +241,8 @@ def generator_cells(arms: list[str], budgets: list[int], counts: list[int], k0: 
 class UtilityTask(Task):
     """The utility regimes per budget, modality, count and seed; the real ladder and the sanity row (module doc)."""
 
+    shared_stages = "utility"  # the real ladder, augmentation arms and sanity row: one marker per cell
+
     @dataclass
     class Params:
         """``tasks/utility.toml [params]``. Sizes in pixels, ``lr`` the AdamW peak (cosine decay to 0),
