@@ -80,6 +80,20 @@ def declare(columns: list[MetricColumn]) -> list[dict]:
     return [c.as_dict() for c in columns]
 
 
+def held(columns: list[MetricColumn], output: dict) -> list[MetricColumn]:
+    """The columns whose value ``output`` (a task's metrics) holds: a row that runs fewer arms than its task
+    declares (a controlled-degradation rung), or a task that skipped the row, declares only those."""
+    def holds(path: list[str]) -> bool:
+        node = output
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return True
+
+    return [c for c in columns if holds(c.value)]
+
+
 def _at(d: Any, path: list[str] | None, modality: str | None = None) -> Any:
     if path is None:
         return None

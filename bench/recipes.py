@@ -394,7 +394,15 @@ class DegradedParams:
                                                    "why": "a severity in [0, 1] (0 = held-out real images)"})
 
 
+@dataclass
+class SpecialistSuiteParams:
+    """``[params]`` of a ``specialist-suite`` row: the per-modality specialists whose images, together, it
+    is (set by the run from the suite's ``[generators] specialists``, one row per budget rule)."""
+
+    members: list[str] = field(default_factory=list)
+
+
 GENERATOR_PARAMS = {"holdout": NoParams, "noise": NoParams, "mean": NoParams, "memoriser": MemoriserParams,
                     "images": ImageFolderParams, "diffusers-pipeline": PipelineParams, "ldm": LDMParams,
                     "pixel-diffusion": PixelDiffusionParams, "latent-flow": LatentFlowParams, "gigagan": GigaGANParams,
-                    "degraded": DegradedParams}
+                    "degraded": DegradedParams, "specialist-suite": SpecialistSuiteParams}

@@ -23,6 +23,7 @@ BUILTIN_MODULES = (
     "bench.generators.latent_flow",
     "bench.generators.pixel_diffusion",
     "bench.generators.pipeline",
+    "bench.generators.specialist_suite",
     "bench.metrics.tasks",
     "bench.metrics.utility",
     "bench.metrics.foundation",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.columns import declare
+from bench.columns import declare, held
 from bench.data import Dataset, load_dataset
 from bench.errors import BenchError
 from bench.data.samples import Samples, read_samples, write_samples
@@ -55,7 +55,9 @@ class GeneratorRun:
 def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]:
     """The generalist/baseline rows of ``models`` and, for each model in ``specialists``, one row per
     modality and budget rule ("equal-steps": the generalist's recipe; "equal-compute": its steps
-    divided by the number of modalities, so the specialists together cost what the generalist does)."""
+    divided by the number of modalities, so the specialists together cost what the generalist does);
+    with ``specialist_suites``, one more row per model and budget rule: its specialists together
+    (``name@specialists[-eqcompute]``, after its members); then the ladders' rungs."""
     entries = []
     for name in spec.generators.models:
         model = load_model(name)
@@ -69,6 +71,14 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
                 suffix = "" if rule == "equal-steps" else "-eqcompute"
                 scale = 1.0 if rule == "equal-steps" else 1.0 / n_mod
                 entries.append(GeneratorEntry(f"{name}@{mod.key}{suffix}", model, "specialist", [m], rule, scale))
+        if spec.generators.specialist_suites:
+            for rule in spec.generators.specialist_budgets:
+                suffix = "" if rule == "equal-steps" else "-eqcompute"
+                base = load_model("specialist-suite")
+                members = [f"{name}@{mod.key}{suffix}" for mod in dataset.modalities]
+                entries.append(GeneratorEntry(f"{name}@specialists{suffix}",
+                                              dataclasses.replace(base, params={**base.params, "members": members}),
+                                              "specialist-suite", None, rule))
     if spec.generators.ladders:
         base = load_model("degraded")
         for d in spec.generators.ladders:
@@ -223,7 +233,36 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build_generator(entry: GeneratorEntry, ctx: SuiteContext):
+def member_entries(entry: GeneratorEntry, ctx: SuiteContext) -> list[GeneratorEntry]:
+    """The rows a suite of specialists is made of, as the suite defines them."""
+    names = list(entry.model.params.get("members", []))
+    known = {e.name: e for e in generator_entries(ctx.spec, ctx.dataset)}
+    missing = [n for n in names if n not in known]
+    if missing or not names:
+        raise BenchError(f"{entry.name}: member {missing[0] if missing else '(none)'!r} is not a row of suite "
+                         f"{ctx.spec.name!r}", where=ctx.spec.path,
+                         fix="its members are the suite's [generators] specialists under one budget rule")
+    return [known[n] for n in names]
+
+
+def reuse_member_stages(run: GeneratorRun, ctx: SuiteContext, tasks: list) -> None:
+    """A suite of specialists answers each modality with its member's own images, so every per-modality
+    stage of a task (``Task.modality_stages``: the utility task's classifier cells) has the member's
+    inputs: copy the members' stage files (markers, and the weights beside them) where the row has none.
+    A copied marker is used only if its inputs hash is the stage's (:func:`bench.stages.stage`)."""
+    for task in tasks:
+        sub = getattr(task, "modality_stages", None)
+        if not sub:
+            continue
+        for name in run.entry.model.params.get("members", []):
+            src = ctx.suite_dir / name / sub
+            for f in sorted(src.rglob("*")) if src.is_dir() else []:
+                dst = run.folder / sub / f.relative_to(src)
+                if f.is_file() and ".tmp" not in f.name and not dst.exists():
+                    atomic_write_bytes(dst, f.read_bytes())
+
+
+def build_generator(entry: GeneratorEntry, ctx: SuiteContext, members: dict | None = None):
     """The generator of one leaderboard row, as a run uses it: validated parameters, its work folder
     ``runs/<suite>/<name>/fit``, the suite's shared folder, its budget share and, for generators that
     check themselves against the reference networks (the LDM), the judge (reference classifier) and the
@@ -231,7 +270,7 @@ def build_generator(entry: GeneratorEntry, ctx: SuiteContext):
     cls = generator_class(entry.model.kind)
     params = build_dataclass(cls.Params, entry.model.params, f"{entry.model.path} [params]")
     context = GeneratorContext(ctx.shared_dir, ctx.device, entry.budget_scale,
-                               ignore_autoencoder_gate=ctx.ignore_autoencoder_gate)
+                               ignore_autoencoder_gate=ctx.ignore_autoencoder_gate, members=members)
     if cls.judged:
         from bench.metrics.fidelity import fd_scorer
         from bench.reference.classifier import predict_proba
@@ -251,9 +290,16 @@ def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
     (``fit_only``: only the fit's record, the others None)."""
     spec, dataset = ctx.spec, ctx.dataset
     folder = ctx.suite_dir / entry.name
-    gen = build_generator(entry, ctx)
+    members = {}
+    if entry.role == "specialist-suite":  # its members first (resumable: usually sampled already)
+        for m in member_entries(entry, ctx):
+            run_m, fit_m, _ = sample_generator(m, ctx, log)
+            members[m.name] = {"samples": run_m.samples, "fit": fit_m["output"], "samples_hash": run_m.samples_hash}
+    gen = build_generator(entry, ctx, members or None)
     fit_inputs = {"model": dataclasses.asdict(entry.model) | {"path": None}, "data": ctx.data_hashes["dataset_sha256"],
                   "modalities": entry.modalities, "budget": entry.budget, "budget_scale": entry.budget_scale}
+    if members:
+        fit_inputs["members"] = {name: m["samples_hash"] for name, m in members.items()}
     if type(gen).judged:
         fit_inputs["judge"] = gen.context.judge_sha256
     log(f"[{entry.name}] fit")
@@ -295,15 +341,7 @@ def task_stage(run: GeneratorRun, task, ctx: SuiteContext, log=print) -> dict:
 def declared(task, output: dict) -> dict:
     """A task's metrics as a result holds them: its output and the declarations (bench.columns) of the
     columns whose value it holds (a controlled-degradation rung runs fewer utility arms than it declares)."""
-    def holds(path: list[str]) -> bool:
-        node = output
-        for key in path:
-            if not isinstance(node, dict) or key not in node:
-                return False
-            node = node[key]
-        return True
-
-    return {**output, "columns": declare([c for c in type(task).columns(task.params) if holds(c.value)])}
+    return {**output, "columns": declare(held(type(task).columns(task.params), output))}
 
 
 def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=print) -> dict:
@@ -311,6 +349,8 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
     run, fit, smp = sample_generator(entry, ctx, log)
     gen, samples, prompts = run.generator, run.samples, dataset.prompt_requests(entry.modalities)
 
+    if entry.role == "specialist-suite":
+        reuse_member_stages(run, ctx, tasks)
     metrics, task_wall = {}, 0.0
     for task in tasks:
         rec = task_stage(run, task, ctx, log)

@@ -177,6 +177,9 @@ class GeneratorsSpec:
         "check": lambda v: bool(v) and all(0 < x <= 1 for x in v) and len(set(v)) == len(v),
         "why": "distinct severities in (0, 1] (0 is the holdout baseline)"})
     ladder_tasks: list[str] = field(default_factory=list)  # empty = the suite's tasks but foundation
+    # one more row per budget rule: each model's specialists taken together (kind specialist-suite), the
+    # generalist's rival over every modality
+    specialist_suites: bool = False
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.columns import declare
+from bench.columns import declare, held
 from bench.errors import BenchError
 from bench.io import read_json
 from bench.registry import task_class
@@ -19,10 +19,12 @@ from bench.results import SCHEMA_VERSION, validate_result, write_result
 from bench.specs import build_dataclass
 
 
-def task_columns(kind: str, params: dict, where: str) -> list[dict]:
-    """The ``columns`` a task of this kind writes with these (recorded) parameters."""
+def task_columns(kind: str, params: dict, where: str, output: dict | None = None) -> list[dict]:
+    """The ``columns`` a task of this kind writes with these (recorded) parameters (with ``output``: those
+    whose value it holds, as a run writes them)."""
     cls = task_class(kind, where=where)
-    return declare(cls.columns(build_dataclass(cls.Params, params, where)))
+    cols = cls.columns(build_dataclass(cls.Params, params, where))
+    return declare(held(cols, output) if output is not None else cols)
 
 
 def upgraded(result: dict, where: str) -> dict:
@@ -40,7 +42,7 @@ def upgraded(result: dict, where: str) -> dict:
             raise BenchError(f"metrics of task {name!r} but no entry for it in suite.tasks", where=where,
                              fix="regenerate the result with medsyn-bench run")
         metrics[name] = {**m, "columns": task_columns(tasks[name]["task"], tasks[name]["params"],
-                                                      f"{where} (suite.tasks.{name}.params)")}
+                                                      f"{where} (suite.tasks.{name}.params)", m)}
     out = {**result, "schema_version": SCHEMA_VERSION, "metrics": metrics}
     validate_result(out, where)
     return out

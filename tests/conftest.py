@@ -64,12 +64,20 @@ def write_npz(path: Path, n=(12, 4, 6), size=28, channels=1, classes=3, label_sh
 def smoke_runs(tmp_path_factory):
     """The one end-to-end run of the whole smoke suite (every generator, every task, published and
     rendered into a private leaderboards folder), shared by every test that needs real outputs (CPU time
-    is scarce). Returns the runs folder; the leaderboards folder is its sibling ``leaderboards``."""
+    is scarce). Returns the runs folder; the leaderboards folder is its sibling ``leaderboards``.
+
+    As ``make run`` on a fresh clone, it starts from the committed suite-level stages
+    (``leaderboards/smoke/shared/stages.json``: the real-data arms and real pretraining), so its results
+    pair with the same real arms as the committed ones; computing those stages is tested on its own
+    (tests/test_shared_stages.py, tests/test_utility.py)."""
+    import shutil
+
     from bench.report import render_all
     from bench.run import RunOptions, run_suite
 
     root = tmp_path_factory.mktemp("smoke-e2e")
     runs, boards = root / "runs", root / "leaderboards"
+    shutil.copytree(ROOT / "leaderboards" / "smoke" / "shared", boards / "smoke" / "shared")
     run_suite("smoke", RunOptions(runs, device="cpu", publish_dir=boards), log=lambda m: None)
     render_all("smoke", boards, out=lambda m: None)
     return runs

@@ -34,13 +34,15 @@ class GeneratorContext:
     judge_sha256: str = ""  # the judge's weights' sha256 (part of every cache key it decides)
     fd_to: Callable | None = None  # real images → (images → FD to them in the reference features)
     ignore_autoencoder_gate: bool = False  # train the LDM's UNet even on an autoencoder that failed its gate
+    # a suite of specialists: member row name → {"samples": its Samples, "fit": its fit record's output}
+    members: dict | None = None
 
 
 class Generator:
     """Base class. Subclasses set ``Params`` (a dataclass) and implement ``fit``/``load``/``sample``."""
 
     kind: ClassVar[str] = ""
-    role: ClassVar[str] = "baseline"  # baseline | generalist | specialist | external
+    role: ClassVar[str] = "baseline"  # baseline | generalist | specialist | specialist-suite | external | ladder
     judged: ClassVar[bool] = False  # checks itself against the reference networks while fitting (the LDM)
 
     Params = NoParams

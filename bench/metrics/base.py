@@ -21,6 +21,10 @@ class Task:
     # them with the suite's results and seeds them from there, so that every result of a suite version is
     # paired with one set of real-data arms, whichever machine or session computed it.
     shared_stages: ClassVar[str | None] = None
+    # The folder under a generator's run folder whose stages each depend on one modality's images only
+    # (the utility task's classifier cells): a suite of specialists, which answers each modality with its
+    # member's own images, reuses its members' ones (bench.run.reuse_member_stages).
+    modality_stages: ClassVar[str | None] = None
 
     @dataclass
     class Params:

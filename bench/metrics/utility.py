@@ -242,6 +242,7 @@ class UtilityTask(Task):
     """The utility regimes per budget, modality, count and seed; the real ladder and the sanity row (module doc)."""
 
     shared_stages = "utility"  # the real ladder, augmentation arms and sanity row: one marker per cell
+    modality_stages = "utility"  # a generator's cells: one modality each
 
     @dataclass
     class Params:

@@ -24,13 +24,15 @@ from bench.report.page import render_markdown
 from bench.report.values import (DASH, columns_of, dig, fmt, fmt_ci, fmt_compute, interval, metric, number,
                                  short_hashes, task_of_kind, training_compute)
 
-ROLE_ORDER = {"generalist": 0, "specialist": 1, "external": 2, "baseline": 3}
+ROLE_ORDER = {"generalist": 0, "specialist-suite": 1, "specialist": 2, "external": 3, "baseline": 4}
 BOUND_NOTE = {"holdout": "ceiling: real held-out images", "noise": "floor: noise matched to pixel statistics",
               "mean": "floor: the mean image", "memoriser": "copies training images: memorisation must flag it"}
 
 
 def role_label(e: Entry) -> str:
     budget = e.result["generator"].get("budget")
+    if e.role == "specialist-suite":
+        return f"suite of specialists ({budget})" if budget else "suite of specialists"
     return f"{e.role} ({budget})" if e.role == "specialist" and budget else e.role
 
 
@@ -54,7 +56,8 @@ def columns(entries: list[Entry], modality: str | None = None) -> list[MetricCol
     return [c for c in cols if not c.optional or has(c)]
 
 
-ROLE_HELP = "generalist / specialist / external generator, or a baseline bound"
+ROLE_HELP = ("generalist / specialist / external generator, a suite of specialists (one model's per-modality "
+             "specialists together, each prompt answered by its modality's specialist), or a baseline bound")
 FAMILY_HELP = ("the generator kind: ldm (latent diffusion UNet), pixel-diffusion (UNet on pixels), latent-flow "
                "(flow-matching latent transformer), gigagan (text-conditioned GAN), images (a submitted folder), "
                "or the baseline's kind")
@@ -325,7 +328,8 @@ def _validity_section(main: Group) -> Section | None:
     """Rank correlation of every metric with the utility gains over (generator, modality) cells."""
     from bench.report.validity import over_alignment, validity
 
-    rows = main.entries + main.ladders
+    # (generator, modality) cells: a suite of specialists would count each specialist's cells twice
+    rows = [e for e in main.entries if e.role != "specialist-suite"] + main.ladders
     cols, targets, table = validity(rows)
     if not targets or not any(c.spearman is not None for c in table.values()):
         return None
@@ -388,7 +392,10 @@ def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
         RowGroup("Generators", "gens", [pooled_row(x, cols) for x in gens], empty="None yet.",
                  note=(f"Covering every modality of the suite. {len(partial)} generator(s) of one or some "
                        "modalities (specialists) are ranked in their modality's table below: their pooled "
-                       "values cover other data." if partial else "")),
+                       "values cover other data." if partial else "")
+                      + (" A suite of specialists is one model's specialists together (each prompt answered by "
+                         "its modality's specialist; compute summed): the generalist's rival over every modality."
+                         if any(x.role == "specialist-suite" for x in gens) else "")),
         RowGroup("Bounds: sanity baselines", "bounds", [pooled_row(x, cols) for x in bounds],
                  note="Not competitors: the held-out real images are the ceiling, noise the floor, and the "
                       "memoriser must be caught by the near-copy rate.")]))
@@ -417,7 +424,8 @@ def build_page(coll: Collection) -> Page:
     figs = figure_files(coll) if main is not None else []
     mod_figs = {f: modality_of_figure(f.stem) for f in figs}
     for m in modalities_of(main) if main is not None else []:
-        rows = [x for x in order(main.entries) if m in x.modalities]
+        # a suite of specialists is left out here: in one modality it is that modality's specialist, row for row
+        rows = [x for x in order(main.entries) if m in x.modalities and x.role != "specialist-suite"]
         cols = columns(rows, m)
         table = Table(f"board-{m}", *modality_headers(cols), [
             RowGroup("Generators", "gens", [modality_row(x, m, cols) for x in rows if x.role != "baseline"]),

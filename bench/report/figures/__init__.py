@@ -84,10 +84,12 @@ def render_figures(suite: str, leaderboards_dir: str | Path = "leaderboards", ou
     if coll.main is None:
         out("figures: no comparable results")
         return written
-    entries = coll.main.entries
+    # a suite of specialists (role specialist-suite) is in no figure: per modality its images and numbers are its
+    # specialists' own, drawn already (quality_vs_compute draws the specialists together too)
+    rows = [e for e in coll.main.entries if e.role != "specialist-suite"]
     for name, fn in FIGURES:
         try:
-            res = fn(entries + coll.main.ladders if name in LADDER_FIGURES else entries, folder)
+            res = fn(rows + coll.main.ladders if name in LADDER_FIGURES else rows, folder)
         except Skip as exc:
             out(f"  figure {name}: skipped ({exc})")
             log.info("figure %s skipped: %s", name, exc)

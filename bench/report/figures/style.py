@@ -62,7 +62,8 @@ def palette(entries: list[Entry]) -> dict[str, Any]:
     import seaborn as sns
 
     names = []
-    for e in sorted(entries, key=lambda e: ({"generalist": 0, "specialist": 1, "external": 2}.get(e.role, 3), e.name)):
+    for e in sorted(entries, key=lambda e: ({"generalist": 0, "specialist-suite": 1, "specialist": 2,
+                                             "external": 3}.get(e.role, 4), e.name)):
         s = series(e)
         if s not in names and e.role != "baseline":
             names.append(s)
@@ -76,8 +77,8 @@ def palette(entries: list[Entry]) -> dict[str, Any]:
 
 
 def in_plot_order(entries: list[Entry]) -> list[Entry]:
-    rank = {"generalist": 0, "specialist": 1, "external": 2, "baseline": 3}
-    return sorted(entries, key=lambda e: (rank.get(e.role, 4), e.kind != "holdout", e.name))
+    rank = {"generalist": 0, "specialist-suite": 1, "specialist": 2, "external": 3, "baseline": 4}
+    return sorted(entries, key=lambda e: (rank.get(e.role, 5), e.kind != "holdout", e.name))
 
 
 def save(fig, folder: Path, stem: str) -> list[Path]:
