@@ -65,6 +65,10 @@ class Refused:
     reason: str
 
 
+# the order of roles in tables and figures (other roles, e.g. ladder rungs, after these)
+ROLE_ORDER = {"generalist": 0, "specialist-suite": 1, "specialist": 2, "external": 3, "baseline": 4}
+
+
 @dataclass
 class Group:
     key: tuple
@@ -72,6 +76,12 @@ class Group:
     comparable: bool = True  # False: differs from the main group
     reason: str = ""  # why it is not comparable
     ladders: list[Entry] = field(default_factory=list)  # controlled-degradation rungs (their own section)
+
+    @property
+    def per_modality_entries(self) -> list[Entry]:
+        """The rows without the suites of specialists: in one modality a suite is that modality's
+        specialist, row for row, so per-modality tables, figures and (generator, modality) cells leave it out."""
+        return [e for e in self.entries if e.role != "specialist-suite"]
 
     @property
     def version(self) -> int:

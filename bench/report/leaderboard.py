@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.columns import MetricColumn
 from bench.io import atomic_write_text
 from bench.report import log
-from bench.report.collection import Collection, Entry, Group, load_collection
+from bench.report.collection import ROLE_ORDER, Collection, Entry, Group, load_collection
 from bench.report.figures.captions import caption, modality_of_figure, slug
 from bench.report.findings import findings, generalist
 from bench.report.html import render_html
@@ -24,7 +24,6 @@ from bench.report.page import render_markdown
 from bench.report.values import (DASH, columns_of, dig, fmt, fmt_ci, fmt_compute, interval, metric, number,
                                  short_hashes, task_of_kind, training_compute)
 
-ROLE_ORDER = {"generalist": 0, "specialist-suite": 1, "specialist": 2, "external": 3, "baseline": 4}
 BOUND_NOTE = {"holdout": "ceiling: real held-out images", "noise": "floor: noise matched to pixel statistics",
               "mean": "floor: the mean image", "memoriser": "copies training images: memorisation must flag it"}
 
@@ -328,8 +327,7 @@ def _validity_section(main: Group) -> Section | None:
     """Rank correlation of every metric with the utility gains over (generator, modality) cells."""
     from bench.report.validity import over_alignment, validity
 
-    # (generator, modality) cells: a suite of specialists would count each specialist's cells twice
-    rows = [e for e in main.entries if e.role != "specialist-suite"] + main.ladders
+    rows = main.per_modality_entries + main.ladders  # (generator, modality) cells
     cols, targets, table = validity(rows)
     if not targets or not any(c.spearman is not None for c in table.values()):
         return None
@@ -424,8 +422,7 @@ def build_page(coll: Collection) -> Page:
     figs = figure_files(coll) if main is not None else []
     mod_figs = {f: modality_of_figure(f.stem) for f in figs}
     for m in modalities_of(main) if main is not None else []:
-        # a suite of specialists is left out here: in one modality it is that modality's specialist, row for row
-        rows = [x for x in order(main.entries) if m in x.modalities and x.role != "specialist-suite"]
+        rows = [x for x in order(main.per_modality_entries) if m in x.modalities]
         cols = columns(rows, m)
         table = Table(f"board-{m}", *modality_headers(cols), [
             RowGroup("Generators", "gens", [modality_row(x, m, cols) for x in rows if x.role != "baseline"]),

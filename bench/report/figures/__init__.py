@@ -84,9 +84,7 @@ def render_figures(suite: str, leaderboards_dir: str | Path = "leaderboards", ou
     if coll.main is None:
         out("figures: no comparable results")
         return written
-    # a suite of specialists (role specialist-suite) is in no figure: per modality its images and numbers are its
-    # specialists' own, drawn already (quality_vs_compute draws the specialists together too)
-    rows = [e for e in coll.main.entries if e.role != "specialist-suite"]
+    rows = coll.main.per_modality_entries  # no suite of specialists: its specialists are drawn already
     for name, fn in FIGURES:
         try:
             res = fn(rows + coll.main.ladders if name in LADDER_FIGURES else rows, folder)

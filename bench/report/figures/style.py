@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from bench.io import atomic_write_bytes
-from bench.report.collection import Entry
+from bench.report.collection import ROLE_ORDER, Entry
 
 
 COLUMN_IN = 3.5  # single paper column
@@ -62,8 +62,7 @@ def palette(entries: list[Entry]) -> dict[str, Any]:
     import seaborn as sns
 
     names = []
-    for e in sorted(entries, key=lambda e: ({"generalist": 0, "specialist-suite": 1, "specialist": 2,
-                                             "external": 3}.get(e.role, 4), e.name)):
+    for e in sorted(entries, key=lambda e: (ROLE_ORDER.get(e.role, 5), e.name)):
         s = series(e)
         if s not in names and e.role != "baseline":
             names.append(s)
@@ -77,8 +76,7 @@ def palette(entries: list[Entry]) -> dict[str, Any]:
 
 
 def in_plot_order(entries: list[Entry]) -> list[Entry]:
-    rank = {"generalist": 0, "specialist-suite": 1, "specialist": 2, "external": 3, "baseline": 4}
-    return sorted(entries, key=lambda e: (rank.get(e.role, 5), e.kind != "holdout", e.name))
+    return sorted(entries, key=lambda e: (ROLE_ORDER.get(e.role, 5), e.kind != "holdout", e.name))
 
 
 def save(fig, folder: Path, stem: str) -> list[Path]:
