@@ -156,7 +156,7 @@ def rescore_suite(suite: str, leaderboards_dir: Path | None = None, runs_dir: Pa
             publish_run_samples(spec, dataset, runs_dir, boards, list(old))
         runs = {name: samples_of(r, boards, dataset) for name, r in old.items()}  # every file checked first
         tasks = build_tasks(spec, ctx, task_names)
-        prepare_tasks(tasks, ctx, boards if publish else None, log)
+        prepare_tasks(tasks, ctx, boards, log, write=publish)
         for name, r in old.items():
             samples, sha = runs[name]
             run = GeneratorRun(entry_of(r, dataset), None, suite_dir / name / "rescore", samples, sha)

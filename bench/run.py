@@ -195,12 +195,13 @@ def read_shared_stages(path: Path, spec: SuiteSpec, log=print) -> dict[str, dict
     return obj["stages"]
 
 
-def prepare_tasks(tasks: list, ctx: SuiteContext, boards: Path | None, log=print) -> None:
+def prepare_tasks(tasks: list, ctx: SuiteContext, boards: Path | None, log=print, write: bool = True) -> None:
     """Each task's suite-level work (:meth:`Task.prepare`). With a leaderboards folder: the stages the
     tasks declare as shared (``Task.shared_stages``: real-data arms, real pretraining — metrics only) are
     first seeded from ``shared/stages.json`` there, so a run on any machine pairs its generators with the
     published real arms instead of recomputing them (a seeded marker whose inputs differ from the stage's
-    is redone); after preparation the file is rewritten with every such stage (published ones kept)."""
+    is redone); after preparation (``write``: a publishing run) the file is rewritten with every such
+    stage (published ones kept)."""
     path = shared_stages_path(boards, ctx.spec) if boards is not None else None
     published = read_shared_stages(path, ctx.spec, log) if path else {}
     for task in tasks:
@@ -209,7 +210,7 @@ def prepare_tasks(tasks: list, ctx: SuiteContext, boards: Path | None, log=print
             if n:
                 log(f"  {task.spec.name}: {n} suite-level stages from the published {path.parent.name}/{path.name}")
         task.prepare()
-    if path is None:
+    if path is None or not write:
         return
     stages = {k: dict(v) for k, v in published.items()}
     for task in tasks:
@@ -287,10 +288,15 @@ def build_generator(entry: GeneratorEntry, ctx: SuiteContext, members: dict | No
 def sample_generator(entry: GeneratorEntry, ctx: SuiteContext, log=print,
                      fit_only: bool = False) -> tuple[GeneratorRun | None, dict, dict | None]:
     """Fit and sample one generator (each a resumable stage); returns its run and the two stage records
-    (``fit_only``: only the fit's record, the others None)."""
+    (``fit_only``: only the fit's record, the others None; a suite of specialists returns its members'
+    fit records under ``members`` and samples nothing)."""
     spec, dataset = ctx.spec, ctx.dataset
     folder = ctx.suite_dir / entry.name
     members = {}
+    if entry.role == "specialist-suite" and fit_only:  # nothing of its own to fit: its members' fits
+        fits = [sample_generator(m, ctx, log, fit_only=True)[1] for m in member_entries(entry, ctx)]
+        log(f"[{entry.name}] fit: its {len(fits)} members' fits (it is assembled from their samples)")
+        return None, {"skipped": all(f["skipped"] for f in fits), "members": fits}, None
     if entry.role == "specialist-suite":  # its members first (resumable: usually sampled already)
         for m in member_entries(entry, ctx):
             run_m, fit_m, _ = sample_generator(m, ctx, log)
@@ -502,6 +508,7 @@ class RunOptions:
     fit_only: bool = False  # fit only (an ablation of the training recipe reads the fit's curve)
     settings: list[str] = field(default_factory=list)  # KEY=VALUE: run the generators as ablation variants
     tasks: list[str] | None = None  # a subset of the suite's tasks (its results hold only those)
+    stages_from: Path | None = None  # leaderboards folder whose shared stages seed an unpublished run
 
 
 def run_suite(suite: str, options: RunOptions | None = None, entries: list[GeneratorEntry] | None = None,
@@ -537,7 +544,7 @@ def run_suite(suite: str, options: RunOptions | None = None, entries: list[Gener
                 sample_generator(entry, ctx, log, fit_only=o.fit_only)
             return written
         tasks = build_tasks(spec, ctx, o.tasks)
-        prepare_tasks(tasks, ctx, publish_dir, log)
+        prepare_tasks(tasks, ctx, publish_dir or o.stages_from, log, write=publish_dir is not None)
         for entry in entries:
             result = run_generator(entry, ctx, entry_tasks(entry, spec, tasks), log)
             path = write_result(suite_dir / entry.name / "result.json", result)

@@ -192,3 +192,39 @@ def test_real_data_equivalent_of_twice_the_budget(eq, verdict):
     gen = _regime_entry({"real": [0.5] * 3, "mixed": [0.7] * 3}, equivalent=eq)
     f = next(f for f in fd.claim_regimes(gen) if f.number == "9a")
     assert f.verdict == verdict and f"{eq['multiplier']:.2f}×" in f.measured
+
+
+def _family(name, kind, gains, train_s, ae_s=None, sample_s=0.0):
+    ci = list(stats.t.interval(0.95, len(gains) - 1, loc=np.mean(gains), scale=stats.sem(gains)))
+    u = {"gains": {"1": {"pooled": {"mixed": {"accuracy": {"mean": float(np.mean(gains)), "ci": ci, "values": gains}}}},
+                   "5": {"pooled": {"mixed": {"accuracy": {"mean": 0.0, "ci": [-1, 1], "values": [0.0] * len(gains)}}}}}}
+    e = entry(name, "generalist", kind, metrics={"utility": u})
+    e.result["compute"] = {"fit": {"train_wall_s": train_s, **({"autoencoder": {"train_wall_s": ae_s}} if ae_s else {})},
+                           "sample": {"sampling_wall_s": sample_s}}
+    return e
+
+
+def test_family_per_cpu_hour_is_the_seed_paired_gain_over_the_datas_hours():
+    ldm = [0.30, 0.34, 0.31, 0.36, 0.33]
+    pix = [0.20, 0.26, 0.22, 0.25, 0.21]
+    entries = [_family("ldm-x", "ldm", ldm, 3000.0, ae_s=600.0),  # 3,600 s: 1 h with its autoencoder
+               _family("pix-x", "pixel-diffusion", pix, 5400.0, sample_s=1800.0),  # 2 h with sampling
+               _family("ldm-x+lr=1", "ldm", [0.9, 0.8, 0.85, 0.95, 0.9], 1.0),  # an ablation variant: not its family's row
+               entry("holdout", "baseline", "holdout")]
+    f = fd.claim_families(entries)
+    d = np.asarray(ldm) / 1.0 - np.asarray(pix) / 2.0
+    lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert f.number == "10" and f.verdict == fd.SUPPORTED and lo > 0
+    assert f"by {d.mean():+.3f}/h [{lo:.3f}, {hi:.3f}]" in f.measured.replace("\\", "").replace("−", "-")
+    assert "ldm-x (ldm)" in f.measured.split(";")[0] and "1.00 h" in f.measured and "2.00 h" in f.measured
+    assert "ldm-x+lr=1" not in f.measured
+    # slower per hour but more useful data is not enough: the pixel model would lead per hour if it were 4x faster
+    fast_pix = [_family("pix-x", "pixel-diffusion", pix, 450.0)]
+    assert fd.claim_families(entries[:1] + fast_pix).measured.split(": ", 1)[1].startswith("pix-x")
+    # no family's data helps at the smallest budget: not supported
+    hurt = [_family("ldm-x", "ldm", [-0.1, -0.12, -0.09], 3600.0), _family("pix-x", "pixel-diffusion", [-0.2, 0.1, 0.0], 3600.0)]
+    assert fd.claim_families(hurt).verdict == fd.NOT_SUPPORTED
+    # two families whose per-hour values overlap: inconclusive; one family: not measured
+    close = [_family("ldm-x", "ldm", ldm, 3600.0), _family("pix-x", "pixel-diffusion", [0.36, 0.29, 0.35, 0.30, 0.33], 3600.0)]
+    assert fd.claim_families(close).verdict == fd.INCONCLUSIVE
+    assert fd.claim_families(entries[:1]).verdict == "not measured"

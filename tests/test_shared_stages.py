@@ -97,6 +97,15 @@ def test_a_run_on_another_machine_reuses_the_published_real_arms(utility, tmp_pa
     assert len(calls) == 1 and " real " in calls[0]
     assert read_json(path)["stages"]["utility"][name]["input_hash"] == published["utility"][name]["input_hash"]
 
+    # an unpublished run or rescore (--no-publish) still seeds from the file but never writes it
+    obj["stages"]["utility"][name]["input_hash"] = "0" * 64
+    path.write_text(json.dumps(obj))
+    stale, calls[:] = path.read_bytes(), []
+    ctx_d, task_d, _ = make("machine-d")
+    prepare_tasks([task_d], ctx_d, boards, log=lambda m: None, write=False)
+    assert len(calls) == 1 and " real " in calls[0]  # only the stale cell; the others came from the file
+    assert path.read_bytes() == stale
+
 
 def test_published_stages_of_another_version_are_ignored_and_a_broken_file_is_named(utility, tmp_path):
     spec, make = utility

@@ -84,6 +84,15 @@ def test_a_suite_of_specialists_is_its_specialists_together(suite_spec, tmp_path
     assert trained == [] and len(again) == len(paths)
     assert read_result(tmp_path / "runs" / "smoke" / "noise@specialists" / "result.json")["samples"] == suite["samples"]
 
+    # --fit-only on the suite row fits (here: finds fitted) its members and samples nothing
+    sample_dirs = {n: (tmp_path / "runs" / "smoke" / n / "samples").stat().st_mtime_ns for n in names}
+    said = []
+    run_suite("smoke", RunOptions(tmp_path / "runs", device="cpu", only=["noise@specialists"], fit_only=True),
+              log=said.append)
+    assert any("noise@specialists] fit: its 3 members' fits" in m for m in said)
+    assert not any("] sample " in m for m in said)
+    assert {n: (tmp_path / "runs" / "smoke" / n / "samples").stat().st_mtime_ns for n in names} == sample_dirs
+
 
 def test_a_suite_whose_member_is_not_a_row_of_the_suite_is_refused(suite_spec, smoke_dataset):
     import dataclasses

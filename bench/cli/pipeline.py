@@ -118,7 +118,8 @@ def cmd_run(args) -> int:
     paths = run_suite(args.suite, RunOptions(
         Path(args.runs_dir), args.data_root, only, args.device, None if args.no_publish else Path(args.leaderboards_dir),
         args.fresh, args.ignore_autoencoder_gate, args.generate_only, args.fit_only, args.settings,
-        [t.strip() for t in args.tasks.split(",")] if args.tasks else None))
+        [t.strip() for t in args.tasks.split(",")] if args.tasks else None,
+        stages_from=Path(args.leaderboards_dir)))
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     print(f"run folders: {Path(args.runs_dir).resolve() / Path(args.suite).stem}")
     published = [p for p in paths if "results" in p.parts]

@@ -35,6 +35,14 @@ over seeds for utility gains and foundation probes):
    supported when the interval's lower bound is at least 2, not supported when its upper bound is below
    2, else inconclusive. Seeds past the ladder's top count at its top, so the interval is then a lower
    bound, which keeps "supported" sound.
+10. One generator family gives the most useful synthetic data per CPU-hour: each family's generalist
+   (one row per kind, ablation variants left out) by its pooled real + synthetic accuracy gain at the
+   smallest budget (per seed, the seeds' real arm shared) over the CPU-hours its data cost (training the
+   denoiser and its autoencoder, counted in full for every latent family although the suite shares it,
+   plus sampling; the wall times its result records). Supported when the leader's gain interval lies
+   above 0 and its seed-paired per-hour lead over the runner-up has an interval above 0; not supported
+   when no family's gain interval lies above 0 (no family's data pays for itself at that budget); else
+   inconclusive.
 """
 
 from __future__ import annotations
@@ -352,10 +360,62 @@ def claim_regimes(gen: Entry | None) -> list[Finding]:
     return out or [_missing("7", "Synthetic data beats the best cheap alternative", "no regime cells")]
 
 
+def data_cpu_hours(result: dict) -> float | None:
+    """CPU-hours the synthetic data cost: denoiser training + autoencoder training (when the family has
+    one) + sampling, from the wall times the result records; None when the fit's time is not recorded."""
+    fit = (result.get("compute") or {}).get("fit") or {}
+    train = training_compute(result)[1]
+    if train is None:
+        return None
+    ae = number(dig(fit, "autoencoder", "train_wall_s")) or 0.0
+    sample = number(dig(result, "compute", "sample", "sampling_wall_s"))
+    if sample is None:
+        sample = number(dig(result, "compute", "sample", "wall_s")) or 0.0
+    return (train + ae + sample) / 3600.0
+
+
+def claim_families(entries: list[Entry]) -> Finding:
+    """Claim 10 (module doc)."""
+    claim = "One generator family gives the most useful synthetic data per CPU-hour"
+    rows: dict[str, tuple[Entry, str, list[float], float]] = {}
+    for e in entries:
+        if e.role != "generalist" or "+" in e.name or e.kind in rows:
+            continue
+        gains, hours = dig(task_of_kind(e.result, "utility"), "gains"), data_cpu_hours(e.result)
+        budgets = sorted((b for b in gains if str(b).isdigit()), key=int) if isinstance(gains, dict) else []
+        values = list(dig(gains, budgets[0], "pooled", "mixed", "accuracy", "values") or []) if budgets else []
+        if values and hours:
+            rows[e.kind] = (e, budgets[0], values, hours)
+    if len(rows) < 2 or len({r[1] for r in rows.values()}) > 1 or len({len(r[2]) for r in rows.values()}) > 1:
+        return _missing("10", claim, "fewer than two families with utility gains and recorded times at one budget")
+    per_hour = {k: np.asarray(v, dtype=float) / h for k, (_, _, v, h) in rows.items()}
+    order = sorted(per_hour, key=lambda k: -float(per_hour[k].mean()))
+    lead, second = order[0], order[1]
+    b = rows[lead][1]
+
+    def gain_ci(k):
+        return interval(dig(task_of_kind(rows[k][0].result, "utility"), "gains", b, "pooled", "mixed", "accuracy", "ci"))
+
+    lead_diff = _paired(list(per_hour[lead]), list(per_hour[second]))
+    measured = "; ".join(f"{rows[k][0].name} ({k}) {fmt(float(np.mean(rows[k][2])), signed=True)} "
+                         f"{fmt_ci(gain_ci(k), float(np.mean(rows[k][2])))} in {rows[k][3]:.2f} h = "
+                         f"{fmt(float(per_hour[k].mean()), signed=True)}/h" for k in order)
+    measured = (f"real + synthetic gain at {b} real image{'' if b == '1' else 's'} per class per CPU-hour: {measured}; "
+                f"{lead} leads {second} by {fmt(lead_diff[0], signed=True)}/h {fmt_ci(lead_diff[1], lead_diff[0])}")
+    helps = [k for k in order if (gain_ci(k) or (0.0, 0.0))[0] > 0]
+    if not helps:
+        return Finding("10", claim, measured, NOT_SUPPORTED, "no family's gain interval lies above 0 at this budget")
+    if lead in helps and lead_diff[1] is not None and lead_diff[1][0] > 0:
+        return Finding("10", claim, measured, SUPPORTED,
+                       f"{lead}: gain interval above 0 and a per-hour lead over {second} with interval above 0")
+    return Finding("10", claim, measured, INCONCLUSIVE,
+                   "the leader's gain or its per-hour lead over the runner-up has an interval containing 0")
+
+
 def findings(group: Group) -> list[Finding]:
     entries = group.entries
     gen = generalist(entries)
     hold = _by_kind(entries, "holdout")
     return ([claim_specialists(entries, gen), claim_compute(entries, gen), claim_alignment(entries, gen),
              claim_memorisation(entries, gen)] + claim_utility(gen, hold) + claim_foundation(gen, hold)
-            + claim_regimes(gen))
+            + claim_regimes(gen) + [claim_families(entries)])
