@@ -252,7 +252,7 @@ class UtilityTask(Task):
         arch: str = "test_resnet"  # timm architecture, trained from scratch
         input_size: int = field(default=0, metadata={"check": lambda v: v >= 0, "why": "pixels; 0 = native size"})
         epochs: float = field(default=10.0, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
-        min_steps: int = field(default=20, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
+        min_steps: int = field(default=100, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
         min_per_class: int = field(default=800, metadata={"check": lambda v: v >= 0,
                                                           "why": "images drawn per class at least; 0 = no such floor"})
         max_steps: int = field(default=3000, metadata={"check": lambda v: v > 0, "why": "must be > 0"})
