@@ -162,25 +162,97 @@ def utility_v2(q: float, mods=UTILITY_MODS) -> dict:
 
 
 SHARED_RUN_FIXTURES = ("smoke_runs", "smoke_baselines")
+SHARED_RUN_SCOPE = "smoke-e2e"
+
+
+def _fixture_params(tree) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(fixtures, tests) of a parsed test module: each function's name → the fixtures it asks for
+    (its parameters and ``@pytest.mark.usefixtures`` arguments)."""
+    import ast
+
+    fixtures, tests = {}, {}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        wants = {a.arg for a in node.args.args + node.args.kwonlyargs}
+        is_fixture = False
+        for dec in node.decorator_list:
+            call = dec.func if isinstance(dec, ast.Call) else dec
+            name = ast.unparse(call)
+            is_fixture |= name in ("pytest.fixture", "fixture")
+            if name == "pytest.mark.usefixtures" and isinstance(dec, ast.Call):
+                wants |= {a.value for a in dec.args if isinstance(a, ast.Constant)}
+        if is_fixture:
+            fixtures[node.name] = wants
+        elif node.name.startswith("test_"):
+            tests[node.name] = wants
+    return fixtures, tests
+
+
+def shared_run_tests(folder: Path) -> dict[str, set[str] | None]:
+    """Test file name → the names of its tests that use the one end-to-end smoke run, directly or through
+    other fixtures (of the file or of this conftest); None: the whole file (it names a shared fixture where
+    a signature cannot show it, e.g. ``request.getfixturevalue``). Files that never name one are left out."""
+    import ast
+
+    conftest, _ = _fixture_params(ast.parse((folder / "conftest.py").read_text(encoding="utf-8")))
+    out: dict[str, set[str] | None] = {}
+    for path in sorted(folder.glob("test_*.py")):
+        text = path.read_text(encoding="utf-8")
+        if not any(f in text for f in SHARED_RUN_FIXTURES):
+            continue
+        tree = ast.parse(text)
+        marked = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call)
+                  and ast.unparse(n.func) == "pytest.mark.usefixtures" for a in n.args}
+        if any(isinstance(n, ast.Constant) and n.value in SHARED_RUN_FIXTURES and id(n) not in marked
+               for n in ast.walk(tree)):
+            out[path.name] = None
+            continue
+        fixtures, tests = _fixture_params(tree)
+        fixtures = {**conftest, **fixtures}
+        shared = set(SHARED_RUN_FIXTURES)
+        while True:  # fixtures that reach a shared one, to a fixed point
+            more = {name for name, wants in fixtures.items() if wants & shared} - shared
+            if not more:
+                break
+            shared |= more
+        out[path.name] = {name for name, wants in tests.items() if wants & shared}
+    return out
+
+
+def shared_run_scope(nodeid: str, shared: dict[str, set[str] | None]) -> str:
+    """The xdist work unit of a test: the tests that use the shared smoke run are one unit together (the
+    run is built once, on one worker); every other test is in its module's unit (its module-scoped
+    fixtures are built once)."""
+    file, _, rest = nodeid.partition("::")
+    name = Path(file).name
+    if name in shared:
+        tests = shared[name]
+        if tests is None or rest.split("::")[0].split("[")[0] in tests:
+            return SHARED_RUN_SCOPE
+    return file
 
 
 class SharedRunScheduler:
     """``make test`` runs ``pytest -n 2 --dist loadscope``: every test module is one unit of work for a
-    worker (its module-scoped fixtures are built once), except that the modules whose tests use the one
-    end-to-end smoke run form one unit together, so that run is built once, on one worker."""
+    worker (its module-scoped fixtures are built once), except that the tests that use the one end-to-end
+    smoke run form one unit together (:func:`shared_run_scope`), handed out first: it is the longest."""
 
     def pytest_xdist_make_scheduler(self, config, log):
         if config.getvalue("dist") != "loadscope":
             return None
         from xdist.scheduler import LoadScopeScheduling
 
-        shared = {p.name for p in Path(__file__).parent.glob("test_*.py")
-                  if any(f in p.read_text(encoding="utf-8") for f in SHARED_RUN_FIXTURES)}
+        shared = shared_run_tests(Path(__file__).parent)
 
         class SharedRunScheduling(LoadScopeScheduling):
             def _split_scope(self, nodeid: str) -> str:
-                file = nodeid.split("::", 1)[0]
-                return "smoke-e2e" if Path(file).name in shared else file
+                return shared_run_scope(nodeid, shared)
+
+            def _assign_work_unit(self, node) -> None:
+                if SHARED_RUN_SCOPE in self.workqueue:
+                    self.workqueue.move_to_end(SHARED_RUN_SCOPE, last=False)
+                super()._assign_work_unit(node)
 
         return SharedRunScheduling(config, log)
 
