@@ -79,7 +79,7 @@ def entry_of(result: dict, dataset) -> GeneratorEntry:
     keys = [m.key for m in dataset.modalities]
     mods = [keys.index(k) for k in g["modalities"] if k in keys]
     return GeneratorEntry(g["name"], ModelSpec(**{**spec, "path": ""}), g["role"],
-                          None if len(mods) == len(keys) else mods, g.get("budget"))
+                          None if len(mods) == len(keys) else mods, g.get("budget"), variant_of=g.get("variant_of"))
 
 
 def publish_run_samples(spec, dataset, runs_dir: Path, boards: Path, names: list[str]) -> list[Path]:

@@ -25,7 +25,8 @@ from bench.data.sample_set import write_sample_set
 from bench.io import atomic_write_bytes, atomic_write_json, dumps_json, read_json, run_lock, sha256_json
 from bench.registry import generator_class, task_class
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
-from bench.specs import ModelSpec, SuiteSpec, build_dataclass, load_model, load_suite, load_task, project_root
+from bench.specs import (ModelSpec, SuiteSpec, build_dataclass, load_model, load_suite, load_task, project_root,
+                         split_variant)
 from bench.stages import SuiteContext, now_iso, seed_stage_records, stage_records
 
 
@@ -39,6 +40,7 @@ class GeneratorEntry:
     modalities: list[int] | None  # None = all modalities of the suite
     budget: str | None = None  # specialists: "equal-steps" or "equal-compute"
     budget_scale: float = 1.0
+    variant_of: str | None = None  # a variant row: the row whose model it changes ([generators] variants)
 
 
 @dataclass
@@ -57,7 +59,8 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
     modality and budget rule ("equal-steps": the generalist's recipe; "equal-compute": its steps
     divided by the number of modalities, so the specialists together cost what the generalist does);
     with ``specialist_suites``, one more row per model and budget rule: its specialists together
-    (``name@specialists[-eqcompute]``, after its members); then the ladders' rungs."""
+    (``name@specialists[-eqcompute]``, after its members); then the variants (``row+key=value``, role
+    "variant"); then the ladders' rungs."""
     entries = []
     for name in spec.generators.models:
         model = load_model(name)
@@ -79,6 +82,15 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
                 entries.append(GeneratorEntry(f"{name}@specialists{suffix}",
                                               dataclasses.replace(base, params={**base.params, "members": members}),
                                               "specialist-suite", None, rule))
+    rows = {e.name: e for e in entries}
+    for v in spec.generators.variants:
+        base, settings = split_variant(v)
+        if base not in rows or rows[base].role == "specialist-suite":
+            raise BenchError(f"variant {v!r} varies {base!r}, which is not a row of this suite",
+                             where=f"{spec.path} [generators] variants",
+                             fix=f"rows it can vary: {', '.join(n for n, e in rows.items() if e.role != 'specialist-suite')}")
+        (row,) = variant_entries([rows[base]], settings)
+        entries.append(dataclasses.replace(row, role="variant", variant_of=base))
     if spec.generators.ladders:
         base = load_model("degraded")
         for d in spec.generators.ladders:
@@ -94,11 +106,12 @@ def ladder_name(degradation: str, severity: float) -> str:
 
 
 def entry_tasks(entry: GeneratorEntry, spec: SuiteSpec, tasks: list) -> list:
-    """The tasks one row runs: all of the suite's, or for a ladder rung those in ``ladder_tasks`` (by
-    default every task but the foundation task, whose contrastive pretraining per row is the costly part)."""
-    if entry.role != "ladder":
+    """The tasks one row runs: all of the suite's, or for a ladder rung those in ``ladder_tasks`` and for a
+    variant those in ``variant_tasks`` (by default every task but the foundation task, whose contrastive
+    pretraining per row is the costly part)."""
+    if entry.role not in ("ladder", "variant"):
         return tasks
-    wanted = spec.generators.ladder_tasks
+    wanted = spec.generators.ladder_tasks if entry.role == "ladder" else spec.generators.variant_tasks
     return [t for t in tasks if (t.spec.name in wanted if wanted else t.spec.task != "foundation")]
 
 
@@ -370,7 +383,7 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
         "generator": {"name": entry.name, "kind": entry.model.kind, "role": entry.role,
                       "spec": published_spec(entry.model, type(gen)),
                       "modalities": [dataset.modalities[m].key for m in gen.modalities],
-                      "budget": entry.budget},
+                      "budget": entry.budget, **({"variant_of": entry.variant_of} if entry.variant_of else {})},
         "seeds": {"suite": spec.seed, "splits": spec.splits.seed, "sampling": spec.sampling.seed},
         "data": {**ctx.data_hashes, "budgets": {str(n): {"n_images": len(idx), "sha256": sha256_json(idx.tolist())}
                                                 for n, idx in ctx.budgets.items()},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,17 @@ import tomllib
 from bench.errors import BenchError
 from bench.recipes import NAMES as REFERENCE_NAMES
 from bench.recipes import DEGRADATIONS, GENERATOR_PARAMS, SHA256_HEX, ReferenceRecipe
+
+
+# a variant row's name: a row, then one or more +KEY=VALUE changes of its model's [params]
+VARIANT = re.compile(r"[A-Za-z0-9_.@-]+(\+[A-Za-z_][A-Za-z0-9_]*=[^+\s]+)+")
+
+
+def split_variant(name: str) -> tuple[str, list[str]]:
+    """``"ldm-small@bloodmnist+seed=1+guidance_scale=5"`` → (``"ldm-small@bloodmnist"``, [``"seed=1"``,
+    ``"guidance_scale=5"``])."""
+    base, *settings = name.split("+")
+    return base, settings
 
 
 def project_root() -> Path:
@@ -180,6 +192,14 @@ class GeneratorsSpec:
     # one more row per budget rule: each model's specialists taken together (kind specialist-suite), the
     # generalist's rival over every modality
     specialist_suites: bool = False
+    # variants of rows above, each "ROW+KEY=VALUE[+KEY=VALUE...]" (the names `run --set` gives): the row's
+    # model with these [params] changed, e.g. a kept checkpoint ("+steps=2500"), a guidance scale or another
+    # training seed ("+seed=1"). Role "variant": not ranked; rows of metric validity and generator-seed spread.
+    # A variant that changes only sampling or training length reuses its row's fit (same runs folder).
+    variants: list[str] = field(default_factory=list, metadata={
+        "check": lambda v: all(VARIANT.fullmatch(x) for x in v) and len(set(v)) == len(v),
+        "why": "distinct names ROW+KEY=VALUE (e.g. \"ldm-small+seed=1\"); VALUE without + or spaces"})
+    variant_tasks: list[str] = field(default_factory=list)  # empty = the suite's tasks but foundation
 
 
 @dataclass
@@ -283,7 +303,37 @@ def load_suite(name: str) -> SuiteSpec:
         if m not in known_models:
             raise BenchError(f"unknown model {m!r} in [generators]", where=str(path),
                              fix=f"known models: {', '.join(known_models)}")
+    check_variants(spec, str(path))
     return spec
+
+
+def check_variants(spec: "SuiteSpec", where: str) -> None:
+    """Each ``[generators] variants`` name must vary a row of the suite by keys of its model's [params]
+    (which modalities exist is known only with the data: the run checks the full row name)."""
+    g = spec.generators
+    unknown = sorted(set(g.variant_tasks) - set(spec.tasks))
+    if g.variants and unknown:
+        raise BenchError(f"[generators] variant_tasks names {unknown[0]!r}, a task the suite does not run",
+                         where=where, fix=f"tasks of this suite: {', '.join(spec.tasks)}")
+    for v in g.variants:
+        base, settings = split_variant(v)
+        model, _, rest = base.partition("@")
+        rows = g.models if not rest else g.specialists
+        if model not in rows or rest.startswith("specialists"):
+            raise BenchError(f"variant {v!r} varies {base!r}, which is not a generalist, baseline or specialist "
+                             "row of this suite", where=f"{where} [generators] variants",
+                             fix="vary a name in models (or MODEL@MODALITY[-eqcompute] of a model in specialists); "
+                                 "a suite of specialists varies through its members")
+        params = GENERATOR_PARAMS.get(load_model(model).kind)
+        if params is None:
+            continue  # a plug-in kind: the run checks its keys
+        fields = {f.name for f in dataclasses.fields(params)}
+        for kv in settings:
+            key = kv.partition("=")[0]
+            if key not in fields:
+                raise BenchError(f"variant {v!r}: {key!r} is not a parameter of {model!r}",
+                                 where=f"{where} [generators] variants",
+                                 fix=f"parameters of kind {load_model(model).kind!r}: {', '.join(sorted(fields)) or '(none)'}")
 
 
 def reference_recipe(spec: "SuiteSpec", where: str = "") -> ReferenceRecipe:

@@ -76,6 +76,7 @@ class Group:
     comparable: bool = True  # False: differs from the main group
     reason: str = ""  # why it is not comparable
     ladders: list[Entry] = field(default_factory=list)  # controlled-degradation rungs (their own section)
+    variants: list[Entry] = field(default_factory=list)  # rows' variants: checkpoints, guidance, seeds (not ranked)
 
     @property
     def per_modality_entries(self) -> list[Entry]:
@@ -225,7 +226,8 @@ def load_collection(suite: str, leaderboards_dir: str | Path = "leaderboards") -
                     reverse=True)
     for i, (key, es) in enumerate(ranked):
         es = sorted(es, key=lambda e: e.name)
-        g = Group(key, [e for e in es if e.role != "ladder"], ladders=[e for e in es if e.role == "ladder"])
+        g = Group(key, [e for e in es if e.role not in ("ladder", "variant")],
+                  ladders=[e for e in es if e.role == "ladder"], variants=[e for e in es if e.role == "variant"])
         if i:
             g.comparable = False
             g.reason = describe_difference(ranked[0][0], key)

@@ -8,7 +8,9 @@ over seeds for utility gains and foundation probes):
 1. The generalist matches its specialists (per modality, fidelity and alignment): supported when, in
    every modality, its FD is at most the equal-compute specialist's and its conditional accuracy at
    least that specialist's minus 0.02; not supported when its FD is higher in every modality. Per-modality
-   conditional accuracies are shown with their 95 % Wilson interval over the modality's samples.
+   conditional accuracies are shown with their 95 % Wilson interval over the modality's samples. Where
+   both rows have seed replicas (bench.report.spread), a modality is judged by the means over training
+   seeds, and a difference whose seed intervals overlap counts as a match (not distinguishable).
 2. The generalist costs less than the specialists: supported when its UNet training FLOPs are below
    the sum over the equal-steps specialists (the autoencoder is shared, so it is left out of both).
 3. The generalist's images follow their text: supported when the interval of its conditional accuracy
@@ -18,7 +20,9 @@ over seeds for utility gains and foundation probes):
    and the memoriser *is* caught (otherwise the test has no power: inconclusive); not supported when
    the rate is significantly above holdout's.
 5. Synthetic data helps a classifier (per budget; synthetic only and real + synthetic vs real only):
-   supported when the gain's interval is above 0, not supported when below 0, else inconclusive.
+   supported when the gain's interval is above 0, not supported when below 0, else inconclusive. Where
+   the generalist has seed replicas, the interval is the one over its training seeds (each seed's gain is
+   its mean over classifier seeds), which also holds the generator's own training noise.
 6. Contrastive pretraining on synthetic image–text pairs is as good as on real pairs (linear probe at
    each label budget): the seed-paired difference synthetic − real with a t-interval; supported when
    its lower bound is above −0.02 (a 2-point non-inferiority margin), not supported when its upper
@@ -54,8 +58,9 @@ import numpy as np
 
 from bench.stats import wilson_interval
 from bench.report.collection import Entry, Group
+from bench.report.spread import distinguishable, seed_replicas, spread
 from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, metric, number,
-                                 task_of_kind, training_compute)
+                                 task_of_kind, training_compute, utility_gain)
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 COND_ACC_TOLERANCE = 0.02  # claim 1
@@ -115,14 +120,23 @@ def _cond_acc(e: Entry | None, m: str) -> tuple[float | None, str]:
     return acc, _with_ci(acc, ci)
 
 
-def claim_specialists(entries: list[Entry], gen: Entry | None) -> Finding:
+def _over_seeds(a, b) -> str:
+    """'x [ci] vs y [ci] over n / m training seeds: (not) distinguishable' of two SeedSpreads."""
+    d = distinguishable(a, b)
+    return (f"{fmt(a.mean)} {fmt_ci(a.ci, a.mean) if a.ci else ''} vs {fmt(b.mean)} {fmt_ci(b.ci, b.mean) if b.ci else ''}"
+            f" over {a.n} / {b.n} training seeds" + ("" if d is None else ": distinguishable" if d else
+                                                     ": not distinguishable"))
+
+
+def claim_specialists(entries: list[Entry], gen: Entry | None, variants: list[Entry] = ()) -> Finding:
     claim = "The generalist matches its per-modality specialists in fidelity and text alignment"
     if gen is None:
         return _missing("1", claim, "no generalist in the results")
     eqc, eqs = _specialists(entries, gen, "equal-compute"), _specialists(entries, gen, "equal-steps")
     if not eqc:
         return _missing("1", claim, "no equal-compute specialists in the results")
-    parts, fd_better, fd_worse, acc_ok = [], [], [], []
+    reps = seed_replicas(entries, list(variants))
+    parts, fd_better, fd_worse, acc_ok, seeded = [], [], [], [], 0
     for m in gen.modalities:
         c, s = eqc.get(m), eqs.get(m)
         g_fd = metric(gen.result, "fd", m)[0]
@@ -131,6 +145,16 @@ def claim_specialists(entries: list[Entry], gen: Entry | None) -> Finding:
         (g_acc, g_txt), (c_acc, c_txt), (_, s_txt) = _cond_acc(gen, m), _cond_acc(c, m), _cond_acc(s, m)
         parts.append(f"{m}: FD {fmt(g_fd)} vs {fmt(c_fd)} (equal compute) / {fmt(s_fd)} (equal steps); "
                      f"cond. acc. {g_txt} vs {c_txt} / {s_txt}")
+        runs_g, runs_c = reps.get(gen.name), reps.get(c.name) if c else None
+        if runs_g and runs_c:  # generator-seed spread: worse only when distinguishably worse
+            fd = [spread(r, lambda e: metric(e.result, "fd", m)[0]) for r in (runs_g, runs_c)]
+            acc = [spread(r, lambda e: metric(e.result, "conditional_accuracy", m)[0]) for r in (runs_g, runs_c)]
+            if None not in fd + acc:
+                seeded += 1
+                parts[-1] += f"; FD {_over_seeds(*fd)}; cond. acc. {_over_seeds(*acc)}"
+                (fd_better if fd[0].mean <= fd[1].mean or distinguishable(*fd) is False else fd_worse).append(m)
+                acc_ok.append(acc[0].mean >= acc[1].mean - COND_ACC_TOLERANCE or distinguishable(*acc) is False)
+                continue
         if None in (g_fd, c_fd, g_acc, c_acc):
             continue
         (fd_better if g_fd <= c_fd else fd_worse).append(m)
@@ -146,7 +170,9 @@ def claim_specialists(entries: list[Entry], gen: Entry | None) -> Finding:
         verdict = INCONCLUSIVE
     return Finding("1", claim, "; ".join(parts), verdict,
                    f"FD at most the equal-compute specialist's in {len(fd_better)}/{n} modalities; conditional "
-                   f"accuracy within {COND_ACC_TOLERANCE} of it or better in {sum(acc_ok)}/{n}")
+                   f"accuracy within {COND_ACC_TOLERANCE} of it or better in {sum(acc_ok)}/{n}"
+                   + (f" (in {seeded} by the means over training seeds, a difference inside the seed spread "
+                      "counting as a match)" if seeded else ""))
 
 
 def claim_compute(entries: list[Entry], gen: Entry | None) -> Finding:
@@ -212,9 +238,10 @@ def claim_memorisation(entries: list[Entry], gen: Entry | None) -> Finding:
     return Finding("4", claim, measured, SUPPORTED, "not above holdout's near-copy rate, while the memoriser is caught")
 
 
-def claim_utility(gen: Entry | None, hold: Entry | None = None) -> list[Finding]:
+def claim_utility(gen: Entry | None, hold: Entry | None = None, runs: list[Entry] | None = None) -> list[Finding]:
     """Per budget and arm; the holdout baseline's gain (held-out real images in place of synthetic ones,
-    the same count) is quoted beside it as the ceiling a perfect generator would reach."""
+    the same count) is quoted beside it as the ceiling a perfect generator would reach. ``runs``: the
+    generalist and its seed replicas, whose interval over training seeds then decides the verdict."""
     claim = "Synthetic data improves a real-data-limited classifier"
     gains = dig(task_of_kind(gen.result, "utility"), "gains") if gen is not None else None
     hold_gains = dig(task_of_kind(hold.result, "utility"), "gains") if hold is not None else None
@@ -228,18 +255,23 @@ def claim_utility(gen: Entry | None, hold: Entry | None = None) -> list[Finding]
             if not isinstance(cell, dict):
                 continue
             mean, ci, p = number(cell.get("mean")), interval(cell.get("ci")), number(cell.get("p_value"))
-            if mean is None or ci is None:
+            sp = spread(runs, lambda e, b=b, arm=arm: utility_gain(e.result, arm, "pooled", budget=b)[0]) if runs else None
+            decide = (sp.mean, sp.ci) if sp is not None and sp.ci is not None else (mean, ci)
+            if decide[0] is None or decide[1] is None:
                 verdict = INCONCLUSIVE
             else:
-                verdict = SUPPORTED if ci[0] > 0 else NOT_SUPPORTED if ci[1] < 0 else INCONCLUSIVE
+                verdict = SUPPORTED if decide[1][0] > 0 else NOT_SUPPORTED if decide[1][1] < 0 else INCONCLUSIVE
+            seeds = (f"; over {sp.n} training seeds {fmt(sp.mean, signed=True)} {fmt_ci(sp.ci, sp.mean)}"
+                     if sp is not None and sp.ci is not None else "")
             ceiling = number(dig(hold_gains, b, "pooled", arm, "accuracy", "mean")) if isinstance(hold_gains, dict) else None
+            over = " over training seeds" if seeds else ""
             out.append(Finding(f"5{chr(ord('a') + len(out))}", f"{claim}: {label}, {b} real image{'' if b == '1' else 's'} per class",
                                f"accuracy gain {fmt(mean, signed=True)} {fmt_ci(ci, mean)}"
-                               + (f", p = {fmt(p)}" if p is not None else "")
+                               + (f", p = {fmt(p)}" if p is not None else "") + seeds
                                + (f" (holdout {fmt(ceiling, signed=True)})" if ceiling is not None else ""), verdict,
-                               "interval above 0" if verdict == SUPPORTED else
-                               "interval below 0: synthetic data hurts" if verdict == NOT_SUPPORTED else
-                               "interval contains 0"))
+                               f"interval{over} above 0" if verdict == SUPPORTED else
+                               f"interval{over} below 0: synthetic data hurts" if verdict == NOT_SUPPORTED else
+                               f"interval{over} contains 0"))
     return out or [_missing("5", claim, "no pooled utility gains")]
 
 
@@ -416,6 +448,7 @@ def findings(group: Group) -> list[Finding]:
     entries = group.entries
     gen = generalist(entries)
     hold = _by_kind(entries, "holdout")
-    return ([claim_specialists(entries, gen), claim_compute(entries, gen), claim_alignment(entries, gen),
-             claim_memorisation(entries, gen)] + claim_utility(gen, hold) + claim_foundation(gen, hold)
+    runs = seed_replicas([gen], group.variants).get(gen.name) if gen is not None else None
+    return ([claim_specialists(entries, gen, group.variants), claim_compute(entries, gen), claim_alignment(entries, gen),
+             claim_memorisation(entries, gen)] + claim_utility(gen, hold, runs) + claim_foundation(gen, hold)
             + claim_regimes(gen) + [claim_families(entries)])

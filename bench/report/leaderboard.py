@@ -327,7 +327,7 @@ def _validity_section(main: Group) -> Section | None:
     """Rank correlation of every metric with the utility gains over (generator, modality) cells."""
     from bench.report.validity import over_alignment, validity
 
-    rows = main.per_modality_entries + main.ladders  # (generator, modality) cells
+    rows = main.per_modality_entries + main.ladders + main.variants  # (generator, modality) cells
     cols, targets, table = validity(rows)
     if not targets or not any(c.spearman is not None for c in table.values()):
         return None
@@ -344,7 +344,8 @@ def _validity_section(main: Group) -> Section | None:
             row.append(Cell(f"{k.spearman:+.2f}{ci}{mark}".replace("-", "−"), k.spearman,
                             title=f"Kendall τ {k.kendall:+.2f}; {k.n_cells} cells of {k.n_generators} generators"))
         body.append(row)
-    rungs = f" and {len(main.ladders)} degradation rungs" if main.ladders else ""
+    rungs = "".join(f", {n} {what}" for n, what in ((len(main.variants), "variants"),
+                                                      (len(main.ladders), "degradation rungs")) if n)
     blocks = [Paragraph(text(
         f"Does a metric rank generators the way their images' utility does? Spearman's ρ between each metric "
         f"(signed so that higher is better) and each utility gain (arm@real images per class), over the "
@@ -355,7 +356,7 @@ def _validity_section(main: Group) -> Section | None:
         Table("validity", ["metric"] + targets, ["the metric, signed so that higher is better"]
               + [f"accuracy gain of the {t.split('@')[0]} arm over real-only at {t.split('@')[1]} real images per class"
                  for t in targets], [RowGroup("", "rows", body)], text_columns=1)]
-    flagged = over_alignment(main.entries)
+    flagged = over_alignment(main.entries + main.variants)
     if flagged:
         blocks.append(Paragraph(text(
             "Over-alignment: alignment above the held-out real images' while coverage is far below theirs "
@@ -366,6 +367,51 @@ def _validity_section(main: Group) -> Section | None:
             f"recall {fmt(f.recall)} vs {fmt(f.recall_real)}"
             + (f"; diversity {fmt(f.diversity_ratio)} × real" if f.diversity_ratio is not None else "")) for f in flagged]))
     return Section("validity", "Metric validity: which metric predicts utility?", blocks, nav="Validity")
+
+
+def _variants_section(main: Group) -> Section | None:
+    """Each row that has variants, then its variants (checkpoints, guidance scales, training seeds), with the
+    pooled columns; then the generator-seed spread of the rows with seed replicas (bench.report.spread)."""
+    from bench.report.spread import seed_replicas, spread
+
+    if not main.variants:
+        return None
+    by_base: dict[str, list[Entry]] = {}
+    for v in main.variants:
+        by_base.setdefault(v.result["generator"].get("variant_of", ""), []).append(v)
+    rows = {e.name: e for e in main.entries}
+    cols = columns(main.entries + main.variants)
+    headers, helps = pooled_headers(cols)
+    groups = [RowGroup(f"{base}: the row, then its variants", f"variants-{i}",
+                       ([pooled_row(rows[base], cols)] if base in rows else [])
+                       + [pooled_row(v, cols) for v in sorted(vs, key=lambda v: v.name)])
+              for i, (base, vs) in enumerate(sorted(by_base.items()))]
+    blocks = [Paragraph(text(
+        "Variants of the suite's rows ([generators] variants in the suite spec): the row's model with the "
+        "parameters in its name changed — a kept checkpoint (steps), another guidance scale, another training "
+        "seed. They are not ranked; they are cells of metric validity, and seed replicas give the spread "
+        "below. A specialist's pooled values are its one modality's.")),
+        Table("variants", headers, helps, groups)]
+    reps = seed_replicas(main.entries, main.variants)
+    if reps:
+        body = []
+        for name, runs in reps.items():
+            row = [Cell(name, name.lower()), Cell(", ".join(str(s) for s in spread(runs, lambda e: 0.0).seeds), len(runs))]
+            for c in cols:
+                sp = spread(runs, lambda e, k=c.key: metric(e.result, k)[0])
+                row.append(Cell(DASH, None) if sp is None else
+                           Cell(fmt(sp.mean, c.signed) + (" " + fmt_ci(sp.ci, sp.mean) if sp.ci else ""), sp.mean,
+                                title="per seed: " + ", ".join(f"{s}: {fmt(v, c.signed)}" for s, v in zip(sp.seeds, sp.values))))
+            body.append(row)
+        blocks += [Paragraph(text(
+            "Generator-seed spread: each row with seed replicas, over its training seeds (initialisation, data "
+            "order, sampling noise): the mean and a 95% Student-t interval over seeds (hover for each seed's "
+            "value). Two rows whose intervals overlap are not distinguishable given the generators' own "
+            "training noise; Findings 1 and 5 use these intervals where they exist.")),
+            Table("seed-spread", ["row", "training seeds"] + [c.label + c.arrow for c in cols],
+                  ["the row trained with its own seed and its replicas'", ""] + [c.help for c in cols],
+                  [RowGroup("", "rows", body)])]
+    return Section("variants", "Variants and generator-seed spread", blocks, nav="Variants")
 
 
 def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
@@ -441,7 +487,7 @@ def build_page(coll: Collection) -> Page:
     utility = _utility_section(main) if main is not None else None
     if utility is not None:
         page.sections.append(utility)
-    for build in (_sensitivity_section, _validity_section):
+    for build in (_variants_section, _sensitivity_section, _validity_section):
         extra = build(main) if main is not None else None
         if extra is not None:
             page.sections.append(extra)

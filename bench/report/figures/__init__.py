@@ -74,6 +74,7 @@ FIGURES: list[tuple[str, Callable]] = [
     ("metric_validity", fig_metric_validity),
 ]
 LADDER_FIGURES = {"metric_sensitivity", "metric_validity"}  # figures that are handed the ladder rows beside the leaderboard's
+VARIANT_FIGURES = {"metric_validity"}  # ... and the variant rows (checkpoints, guidance scales, seeds)
 
 
 def render_figures(suite: str, leaderboards_dir: str | Path = "leaderboards", out=print) -> list[Path]:
@@ -87,7 +88,9 @@ def render_figures(suite: str, leaderboards_dir: str | Path = "leaderboards", ou
     rows = coll.main.per_modality_entries  # no suite of specialists: its specialists are drawn already
     for name, fn in FIGURES:
         try:
-            res = fn(rows + coll.main.ladders if name in LADDER_FIGURES else rows, folder)
+            extra = ((coll.main.ladders if name in LADDER_FIGURES else [])
+                     + (coll.main.variants if name in VARIANT_FIGURES else []))
+            res = fn(rows + extra, folder)
         except Skip as exc:
             out(f"  figure {name}: skipped ({exc})")
             log.info("figure %s skipped: %s", name, exc)

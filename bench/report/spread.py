@@ -1,0 +1,78 @@
+"""Generator-seed spread: how much of a difference between two rows is the generators' own training noise?
+
+Every other interval on the page covers samples or classifier seeds of *one* training run per row. A
+*seed replica* of a row is a variant (``[generators] variants``, role "variant") whose model differs from
+the row's only in ``seed`` — initialisation, data order and sampling noise, e.g. ``ldm-small+seed=1``.
+For a row with replicas and a value (a declared column, pooled or per modality, or a utility gain), the
+values over its training seeds (the row's own seed included) give a mean and a 95 % Student-t interval
+over seeds (:func:`bench.stats.t_interval`: n − 1 degrees of freedom, so three seeds give a wide one).
+Two rows are *distinguishable* on a value when their seed intervals do not overlap; with fewer than two
+seeds each there is no interval and no verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from bench.report.collection import Entry
+from bench.stats import t_interval
+
+
+@dataclass
+class SeedSpread:
+    """One value of one row over its training seeds."""
+
+    row: str
+    seeds: list[int]  # the row's own seed first, then its replicas' in ascending order
+    values: list[float]
+    mean: float
+    ci: tuple[float, float] | None  # None with one seed
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
+def seed_of(e: Entry) -> int:
+    return int((e.result["generator"].get("spec") or {}).get("params", {}).get("seed", 0))
+
+
+def is_seed_replica(variant: Entry, row: Entry) -> bool:
+    """``variant`` is ``row`` trained with another seed: same kind, same parameters but ``seed``."""
+    if variant.result["generator"].get("variant_of") != row.name or variant.kind != row.kind:
+        return False
+    a = dict((variant.result["generator"].get("spec") or {}).get("params", {}))
+    b = dict((row.result["generator"].get("spec") or {}).get("params", {}))
+    a.pop("seed", None)
+    b.pop("seed", None)
+    return a == b and seed_of(variant) != seed_of(row)
+
+
+def seed_replicas(rows: list[Entry], variants: list[Entry]) -> dict[str, list[Entry]]:
+    """Row name → the row and then its seed replicas (ascending seed), for the rows that have any."""
+    out = {}
+    for row in rows:
+        reps = sorted((v for v in variants if is_seed_replica(v, row)), key=seed_of)
+        if reps:
+            out[row.name] = [row] + reps
+    return out
+
+
+def spread(runs: list[Entry], value: Callable[[Entry], float | None]) -> SeedSpread | None:
+    """``value`` over the training seeds ``runs`` (a row, then its replicas); None when no run has it.
+    Runs without the value are left out (their seed is not listed)."""
+    got = [(seed_of(e), v) for e in runs if (v := value(e)) is not None and math.isfinite(v)]
+    if not got:
+        return None
+    mean, ci = t_interval([v for _, v in got])
+    return SeedSpread(runs[0].name, [s for s, _ in got], [v for _, v in got], mean,
+                      ci if len(got) > 1 else None)
+
+
+def distinguishable(a: SeedSpread | None, b: SeedSpread | None) -> bool | None:
+    """True when the two seed intervals do not overlap, False when they do, None without both intervals."""
+    if a is None or b is None or a.ci is None or b.ci is None:
+        return None
+    return a.ci[1] < b.ci[0] or b.ci[1] < a.ci[0]
