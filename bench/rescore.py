@@ -18,14 +18,14 @@ import dataclasses
 from pathlib import Path
 
 from bench.data import load_dataset
-from bench.data.sample_set import FORMAT, read_sample_set
+from bench.data.sample_set import FORMAT, read_sample_set, write_sample_set
 from bench.errors import BenchError
 from bench.data.samples import Samples, read_samples
 from bench.io import run_lock, sha256_file
 from bench.reference.pinned import ensure_references
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
 from bench.run import (GeneratorEntry, GeneratorRun, _spec_dict, build_tasks, declared, entry_tasks, gallery,
-                       prepare_tasks, suite_context, task_stage)
+                       prepare_tasks, sample_generator, suite_context, task_stage)
 from bench.specs import ModelSpec, load_suite, project_root
 from bench.stages import now_iso
 from bench.upgrade import read_any_result
@@ -47,11 +47,27 @@ def published_results(suite_name: str, leaderboards_dir: Path, only: list[str] |
     return {g: read_any_result(p) for g, p in found.items()}
 
 
-def samples_of(result: dict, leaderboards_dir: Path, dataset) -> tuple[Samples, str]:
-    """The published sample set of ``result`` as the tasks' Samples, and its sha256."""
+def samples_of(result: dict, leaderboards_dir: Path, dataset, regenerate=None) -> tuple[Samples, str]:
+    """The published sample set of ``result`` as the tasks' Samples, and its sha256. A set the run did not
+    publish (``samples.published`` false: a regenerable generator) comes from ``regenerate(result)``, a
+    function returning the path of a regenerated file, and must have the recorded sha256."""
     name, suite = result["generator"]["name"], result["suite"]["name"]
     info = result.get("samples")
     path = Path(leaderboards_dir) / suite / (info["file"] if info else f"samples/{name}.npz")
+    if info and info.get("published") is False and not path.is_file():
+        if regenerate is None:
+            raise BenchError(f"result {name!r} has no published sample set (it is regenerated, not stored)",
+                             where=str(path), fix=f"medsyn-bench rescore --suite {suite} --generators {name}")
+        path = regenerate(result)
+        try:
+            images, texts, seeds, _ = read_sample_set(path, info["sha256"])
+        except BenchError as exc:
+            raise BenchError(f"the regenerated sample set of {name!r} is not the one it was scored on: "
+                             f"{exc.message}", where=str(path),
+                             fix="its degradation's libraries (Pillow, SciPy) differ here from the machine that "
+                                 f"made it; rerun it instead: medsyn-bench run --suite {suite} --generators {name}") from exc
+        lookup = dataset.prompt_lookup()
+        return Samples(images, [lookup[t] for t in texts], seeds), info["sha256"]
     if not info and not path.is_file():
         raise BenchError(f"result {name!r} names no published sample set (it predates them)",
                          where=str(Path(leaderboards_dir) / suite / "results" / f"{name}.json"),
@@ -154,7 +170,14 @@ def rescore_suite(suite: str, leaderboards_dir: Path | None = None, runs_dir: Pa
                                  fix="rescore without --tasks (every task, under the new version)")
         if from_runs:
             publish_run_samples(spec, dataset, runs_dir, boards, list(old))
-        runs = {name: samples_of(r, boards, dataset) for name, r in old.items()}  # every file checked first
+        def regenerate(r: dict) -> Path:
+            """Sample a regenerable generator again (no training) into its rescore folder."""
+            run, _, _ = sample_generator(entry_of(r, dataset), ctx, log)
+            path = suite_dir / r["generator"]["name"] / "rescore" / "sample_set.npz"
+            write_sample_set(path, run.samples.images, run.samples.texts, run.samples.seeds, r["samples"]["meta"])
+            return path
+
+        runs = {name: samples_of(r, boards, dataset, regenerate) for name, r in old.items()}  # every file checked first
         tasks = build_tasks(spec, ctx, task_names)
         prepare_tasks(tasks, ctx, boards, log, write=publish)
         for name, r in old.items():

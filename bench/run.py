@@ -398,12 +398,19 @@ def run_generator(entry: GeneratorEntry, ctx: SuiteContext, tasks: list, log=pri
                     "sample": {**smp["output"], "device": ctx.device}},
         "metrics": metrics,
         "samples": write_sample_set(run.folder / "sample_set.npz", samples.images, samples.texts, samples.seeds,
-                                    {"suite": spec.name, "suite_version": spec.version, "generator": entry.name}),
+                                    sample_set_meta(spec, entry.name)),
         "gallery": gallery(samples, dataset),
         "warnings": list(dataset.warnings) + list(ctx.warnings),
     }
     result["samples"]["file"] = f"samples/{entry.name}.npz"
+    if type(gen).regenerable:  # not published: `rescore` regenerates the set and checks it against the sha256
+        result["samples"].update(published=False, meta=sample_set_meta(spec, entry.name))
     return result
+
+
+def sample_set_meta(spec: SuiteSpec, name: str) -> dict:
+    """What a sample set file records besides its images (part of its bytes, hence of its sha256)."""
+    return {"suite": spec.name, "suite_version": spec.version, "generator": name}
 
 
 def keep_fuller_result(result: dict, publish_dir: Path) -> None:
@@ -424,10 +431,12 @@ def keep_fuller_result(result: dict, publish_dir: Path) -> None:
 
 def publish_result(result: dict, run_folder: Path, publish_dir: Path) -> Path:
     """Copy a result and its sample set into ``<publish_dir>/<suite>/results/`` and ``samples/``; the
-    sample set first, so a published result never names a file that is not there. Returns the result's path."""
+    sample set first, so a published result never names a file that is not there (a regenerable set,
+    ``samples.published`` false, is not copied). Returns the result's path."""
     suite_dir = Path(publish_dir) / result["suite"]["name"]
     name = result["generator"]["name"]
-    atomic_write_bytes(suite_dir / "samples" / f"{name}.npz", (Path(run_folder) / "sample_set.npz").read_bytes())
+    if result["samples"].get("published", True):
+        atomic_write_bytes(suite_dir / "samples" / f"{name}.npz", (Path(run_folder) / "sample_set.npz").read_bytes())
     return write_result(suite_dir / "results" / f"{name}.json", result)
 
 

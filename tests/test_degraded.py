@@ -183,6 +183,15 @@ def test_ladders_run_publish_and_render_their_section(ladder_suite, tmp_path):
     assert swap.severities == [0.0, 0.5, 1.0] and swap.rho_worse == 1.0 and swap.verdict == PASS
     assert swap.values[0] > 0.5 > swap.values[2]
     render_all("smoke", pub, out=lambda m: None)
+    # a rung's sample set is not published (no training: regenerated), and rescoring regenerates exactly it
+    assert r["samples"]["published"] is False and r["samples"]["meta"]["generator"] == "degraded-label-swap@1.00"
+    assert not (pub / "smoke" / "samples" / "degraded-label-swap@1.00.npz").exists()
+    assert (pub / "smoke" / "samples" / "holdout.npz").is_file()
+    from bench.rescore import rescore_suite
+
+    (new,) = rescore_suite("smoke", pub, tmp_path / "rescore-runs", only=["degraded-label-swap@1.00"], device="cpu",
+                           publish=False, log=lambda m: None)
+    assert new["metrics"] == r["metrics"] and new["samples"] == r["samples"]
     readme = (pub / "smoke" / "README.md").read_text()
     assert "## Metric sensitivity: controlled degradations" in readme
     assert "degraded-label-swap" not in readme.split("## Metric sensitivity")[0]  # ladder rows stay out of the tables

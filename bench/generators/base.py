@@ -44,6 +44,9 @@ class Generator:
     kind: ClassVar[str] = ""
     role: ClassVar[str] = "baseline"  # baseline | generalist | specialist | specialist-suite | external | ladder
     judged: ClassVar[bool] = False  # checks itself against the reference networks while fitting (the LDM)
+    # its samples are a pure function of the suite's data and the sampling seed (no training): the run does
+    # not publish its sample set, and rescoring regenerates it and checks it against the result's sha256
+    regenerable: ClassVar[bool] = False
 
     Params = NoParams
 

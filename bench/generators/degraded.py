@@ -73,6 +73,7 @@ class DegradedGenerator(HoldoutGenerator):
 
     role = "ladder"
     Params = DegradedParams
+    regenerable = True  # seeded numpy, PIL and scipy on the held-out images: 28 rungs would be ~80 MB per version
 
     def sample(self, prompts: list[PromptRequest], n: int, seed: int) -> Samples:
         base = super().sample(prompts, n, seed)
