@@ -1,5 +1,7 @@
-"""``quality_vs_compute``: FD against training compute (checkpoints where recorded; the specialists'
-summed cost beside the generalist's).
+"""``quality_vs_compute``: FD against training compute — each generator's result (test FD, mean over
+its modalities), its training curve at the kept checkpoints where recorded (the FD of the curve's samples
+against the validation split: a smaller sample, so only comparable along the curve and across families),
+and the specialists' summed cost beside the generalist's.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ from bench.report.figures.style import COLUMN_IN, palette, plain, pyplot, save, 
 from bench.report.values import metric, number, training_compute
 
 
-def _checkpoints(fit: dict) -> list[dict]:
-    """Checkpoint entries of a fit record: dicts under a key naming checkpoints (list or mapping)."""
-    for k, v in fit.items():
-        if "checkpoint" not in str(k).lower():
+def _curve(fit: dict, use_flops: bool) -> list[tuple[float, float]]:
+    """(compute, FD) at each kept checkpoint of a fit's training curve (``fit.curve``: the denoising
+    families and the GAN record ``fd_val``, the FD of the curve's samples against the validation split):
+    compute is the step times the measured FLOPs per step, or the training wall time."""
+    per_step = number(fit.get("flops_per_step"))
+    out = []
+    for c in fit.get("curve") or []:
+        if not isinstance(c, dict):
             continue
-        items = list(v.values()) if isinstance(v, dict) else v if isinstance(v, list) else []
-        items = [x for x in items if isinstance(x, dict)]
-        if items:
-            return items
-    return []
+        x = (number(c.get("step")) or 0) * per_step if use_flops and per_step else number(c.get("train_wall_s"))
+        y = number(c.get("fd_val"))
+        if x and y is not None:
+            out.append((x, y))
+    return sorted(out)
 
 
 def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
@@ -47,14 +53,10 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
     for e, flops, wall, fd in pts:
         x = (flops if use_flops else wall) / scale
         s = series(e)
-        ckpts = _checkpoints(e.result["compute"]["fit"])
-        cx = [number(c.get("flops") if use_flops else c.get("wall_s")) for c in ckpts]
-        cy = [number(c.get("fd")) for c in ckpts]
-        line = [(a / scale, b) for a, b in zip(cx, cy) if a is not None and b is not None]
-        if line:
-            line = sorted(line + [(x, fd)])
-            ax.plot([a for a, _ in line], [b for _, b in line], "-", color=colours.get(s), lw=0.8, alpha=0.7,
-                    marker=".", ms=3, label=f"{plain(e.name)}, checkpoints")
+        line = [(a / scale, b) for a, b in _curve(e.result["compute"]["fit"], use_flops)]
+        if line and e.role != "specialist":
+            ax.plot([a for a, _ in line], [b for _, b in line], "--", color=colours.get(s), lw=0.8, alpha=0.7,
+                    marker=".", ms=3, label=f"{plain(e.name)}, kept checkpoints (validation FD)")
         if e.role == "specialist":
             totals.setdefault(s, []).append((x, fd))
             ax.scatter([x], [fd], s=10, color=colours.get(s), alpha=0.5, lw=0,
@@ -67,6 +69,7 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
     xs_all = [(p[1] if use_flops else p[2]) / scale for p in pts]
     if max(xs_all) / max(min(xs_all), 1e-12) > 10:
         ax.set_xscale("log")
+    ax.margins(x=0.06)  # a point at the largest compute is drawn whole
     ax.set_xlim(left=0 if ax.get_xscale() == "linear" else None)
     ax.set_xlabel(unit)
     ax.set_ylabel("FD, mean over modalities ↓")
