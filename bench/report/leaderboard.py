@@ -372,7 +372,7 @@ def _validity_section(main: Group) -> Section | None:
 def _variants_section(main: Group) -> Section | None:
     """Each row that has variants, then its variants (checkpoints, guidance scales, training seeds), with the
     pooled columns; then the generator-seed spread of the rows with seed replicas (bench.report.spread)."""
-    from bench.report.spread import seed_replicas, spread
+    from bench.report.spread import seed_of, seed_replicas, spread
 
     if not main.variants:
         return None
@@ -396,7 +396,7 @@ def _variants_section(main: Group) -> Section | None:
     if reps:
         body = []
         for name, runs in reps.items():
-            row = [Cell(name, name.lower()), Cell(", ".join(str(s) for s in spread(runs, lambda e: 0.0).seeds), len(runs))]
+            row = [Cell(name, name.lower()), Cell(", ".join(str(seed_of(e)) for e in runs), len(runs))]
             for c in cols:
                 sp = spread(runs, lambda e, k=c.key: metric(e.result, k)[0])
                 row.append(Cell(DASH, None) if sp is None else
