@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from bench.data.sample_set import read_sample_set, sample_set_bytes, write_sample_set
 from bench.errors import BenchError
 from bench.io import read_json, sha256_bytes, sha256_file
-from bench.metrics.agreement import result_disagreements
+from bench.metrics.agreement import (n_test_images, pooled_seed_sd, result_disagreements, utility_disagreements,
+                                     utility_tolerance)
 from bench.recipes import NAMES
 from bench.reference.pinned import References, ensure_references, publish_trained, shipped_dir
 from bench.results import read_result
@@ -155,12 +157,33 @@ def test_agreement_tolerances_catch_real_changes_and_forgive_boundary_flips():
     new["metrics"]["alignment"]["pooled"]["conditional_accuracy"] += 2 / n  # four: not
     assert any("conditional_accuracy" in p for p in result_disagreements(new, old))
     new = copy.deepcopy(old)
+    gains = old["metrics"]["utility"]["gains"]
     cell = new["metrics"]["utility"]["gains"]["5"]["bloodmnist"]["mixed"]["balanced_accuracy"]
-    n_test = old["metrics"]["fidelity"]["reference"]["n_real"]["bloodmnist"]  # 160: accuracy steps of 1/160
-    cell["mean"] = cell["ci"][1] + 1.9 / n_test  # under 2 test images outside the interval: forgiven
+    tol = utility_tolerance(gains, "bloodmnist", "balanced_accuracy", len(cell["values"]), n_test_images(old))
+    cell["mean"] += 0.9 * tol  # inside what two independent seed sets would differ by: forgiven
     assert result_disagreements(new, old) == []
-    cell["mean"] = cell["ci"][1] + 3 / n_test  # three: a real difference
+    cell["mean"] += 0.2 * tol  # beyond it: a real difference
     assert any("utility n=5 bloodmnist mixed balanced_accuracy" in p for p in result_disagreements(new, old))
+    # another generator's utility is a real difference: the noise row's gains are not the holdout row's
+    holdout, noise = (read_result(BOARDS / "smoke" / "results" / f"{g}.json") for g in ("holdout", "noise"))
+    assert len(result_disagreements(noise, holdout, ["utility"])) >= 10
+
+
+def test_utility_tolerance_is_the_two_seed_set_bound_with_a_pooled_seed_sd():
+    """A known case, computed independently with numpy and scipy: two cells of one modality, 3 seeds."""
+    gains = {"1": {"m": {"mixed": {"accuracy": {"values": [0.10, 0.20, 0.30], "mean": 0.2}},
+                         "synthetic": {"accuracy": {"values": [0.0, 0.0, 0.3], "mean": 0.1}}}},
+             "5": {"m": {"mixed": {"accuracy": {"values": [0.5], "mean": 0.5}}}}}  # one seed: no df
+    ss = np.sum((np.array([0.1, 0.2, 0.3]) - 0.2) ** 2) + np.sum((np.array([0.0, 0.0, 0.3]) - 0.1) ** 2)
+    s, df = pooled_seed_sd(gains, "m", "accuracy")
+    assert df == 4 and s == pytest.approx(np.sqrt(ss / 4))
+    expected = scipy.stats.t.ppf(0.995, 4) * np.sqrt(ss / 4) * np.sqrt(2 / 3) + 2 / 200
+    assert utility_tolerance(gains, "m", "accuracy", 3, {"m": 200}) == pytest.approx(expected)
+    assert utility_tolerance(gains, "m", "auroc", 3, {"m": 200}) == pytest.approx(2 / 200)  # no seed spread known
+    new = copy.deepcopy({"gains": gains})
+    new["gains"]["1"]["m"]["mixed"]["accuracy"]["mean"] = 0.2 + 1.01 * expected
+    assert utility_disagreements(new, {"gains": gains}, {"m": 200}) == \
+        [f"utility n=1 m mixed accuracy: {0.2 + 1.01 * expected:+.4f} vs committed +0.2000 (tolerance ± {expected:.4f})"]
 
 
 @pytest.mark.slow
@@ -168,13 +191,24 @@ def test_committed_smoke_samples_rescore_to_the_committed_results(smoke_runs):
     """The cross-machine check: the committed sample sets of the sanity baselines and ldm-tiny, scored with
     the shipped reference networks on this machine, agree with the committed results within the stated
     tolerances (bench.metrics.agreement), with no generator fitted. It rescores in the session's smoke run
-    folder, so the utility task's real arms (generator-independent, trained on this machine) are reused."""
+    folder, so the utility task's real arms (the committed shared stages) are reused.
+
+    So that the check means something on the machine that made the results too (where a rescore is
+    exact), it rescores with oneDNN's convolutions switched off: PyTorch's native kernels sum in another
+    order, a stand-in for another CPU's float rounding."""
+    import torch
+
     from bench.rescore import rescore_suite
 
     tasks = ["fidelity", "alignment", "memorisation", "utility"]
     runs = smoke_runs
-    new = rescore_suite("smoke", BOARDS, runs, only=CROSS_MACHINE, task_names=tasks, device="cpu", publish=False,
-                        log=lambda m: None)
+    onednn = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False  # (its flags() context manager warns about Intel GPUs)
+    try:
+        new = rescore_suite("smoke", BOARDS, runs, only=CROSS_MACHINE, task_names=tasks, device="cpu",
+                            publish=False, log=lambda m: None)
+    finally:
+        torch.backends.mkldnn.enabled = onednn
     assert [r["generator"]["name"] for r in new] == CROSS_MACHINE
     for r in new:
         old = read_result(BOARDS / "smoke" / "results" / f"{r['generator']['name']}.json")
@@ -270,3 +304,26 @@ def test_a_partial_rescore_across_suite_versions_is_refused(tmp_path):
         rescore_suite("smoke", boards, tmp_path / "runs", only=["noise"], task_names=["alignment"], device="cpu",
                       publish=False, log=lambda m: None)
     assert (boards / "smoke" / "results" / "noise.json").read_bytes() == before
+
+
+def test_rescore_no_publish_reports_agreement_with_the_published_results(tmp_path, capsys):
+    """`rescore --no-publish` is the user's cross-machine check: it says whether each rescored result agrees
+    with the published one under the tolerances, and exits 1 when a number leaves them."""
+    from bench.cli import main
+    from bench.io import atomic_write_json
+
+    boards = tmp_path / "leaderboards"
+    for part in ("results", "samples", "reference", "shared"):
+        shutil.copytree(BOARDS / "smoke" / part, boards / "smoke" / part)
+    argv = ["rescore", "--suite", "smoke", "--generators", "noise", "--tasks", "fidelity", "--no-publish",
+            "--leaderboards-dir", str(boards), "--runs-dir", str(tmp_path / "runs"), "--device", "cpu"]
+    assert main(argv) == 0
+    assert "  noise: agrees" in capsys.readouterr().out
+    published = boards / "smoke" / "results" / "noise.json"
+    r = read_json(published)
+    r["metrics"]["fidelity"]["pooled"]["fd"] *= 1.05  # a published number 5 % off: the rescore must say so
+    atomic_write_json(published, r)
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "noise: 1 numbers outside the tolerances" in out and "fidelity pooled fd" in out
+    assert read_json(published)["metrics"]["fidelity"]["pooled"]["fd"] == r["metrics"]["fidelity"]["pooled"]["fd"]

@@ -178,7 +178,32 @@ def cmd_rescore(args) -> int:
         from bench.report import render_all
 
         render_all(results[0]["suite"]["name"], Path(args.leaderboards_dir))
+    if results and args.no_publish:
+        return _report_agreement(results, Path(args.leaderboards_dir))
     return 0
+
+
+def _report_agreement(results: list[dict], leaderboards_dir: Path) -> int:
+    """After ``rescore --no-publish``: compare each new result with its published one under the
+    cross-machine tolerances (bench/metrics/agreement.py); 1 if any number leaves them."""
+    from bench.metrics.agreement import result_disagreements
+    from bench.rescore import published_results
+
+    suite = results[0]["suite"]["name"]
+    old = published_results(suite, leaderboards_dir, [r["generator"]["name"] for r in results])
+    bad = 0
+    print("\nagreement with the published results (tolerances: bench/metrics/agreement.py):")
+    for r in results:
+        name = r["generator"]["name"]
+        tasks = [t for t in r["rescored"]["tasks"] if t in old[name]["metrics"]]
+        problems = result_disagreements(r, old[name], tasks)
+        bad += bool(problems)
+        print(f"  {name}: " + ("agrees" if not problems else f"{len(problems)} numbers outside the tolerances"))
+        for line in problems[:20]:
+            print(f"    {line}")
+        if len(problems) > 20:
+            print(f"    … and {len(problems) - 20} more")
+    return 1 if bad else 0
 
 
 def cmd_upgrade(args) -> int:
