@@ -69,13 +69,14 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
     n_mod = len(dataset.modalities)
     for name in spec.generators.specialists:
         model = load_model(name)
+        rules = spec.generators.budget_rules(name)
         for m, mod in enumerate(dataset.modalities):
-            for rule in spec.generators.specialist_budgets:
+            for rule in rules:
                 suffix = "" if rule == "equal-steps" else "-eqcompute"
                 scale = 1.0 if rule == "equal-steps" else 1.0 / n_mod
                 entries.append(GeneratorEntry(f"{name}@{mod.key}{suffix}", model, "specialist", [m], rule, scale))
         if spec.generators.specialist_suites:
-            for rule in spec.generators.specialist_budgets:
+            for rule in rules:
                 suffix = "" if rule == "equal-steps" else "-eqcompute"
                 base = load_model("specialist-suite")
                 members = [f"{name}@{mod.key}{suffix}" for mod in dataset.modalities]

@@ -176,12 +176,25 @@ class SamplingSpec:
     seed: int = 0
 
 
+BUDGET_RULES = ("equal-steps", "equal-compute")  # of specialists: the generalist's steps, or its compute / modalities
+
+
 @dataclass
 class GeneratorsSpec:
     models: list[str] = field(default_factory=list)
     specialists: list[str] = field(default_factory=list)
     specialist_budgets: list[str] = field(default_factory=lambda: ["equal-steps"],
-                                          metadata={"choices": ("equal-steps", "equal-compute")})
+                                          metadata={"choices": BUDGET_RULES})
+    # a model's own budget rules, where they differ from specialist_budgets (e.g. another family trained
+    # only as equal-compute specialists): {"pixel-diffusion-small" = ["equal-compute"]}
+    specialist_budgets_by_model: dict[str, list[str]] = field(default_factory=dict, metadata={
+        "check": lambda d: all(isinstance(v, list) and v and len(set(v)) == len(v) and set(v) <= set(BUDGET_RULES)
+                               for v in d.values()),
+        "why": f"each value a list of distinct budget rules ({', '.join(BUDGET_RULES)})"})
+
+    def budget_rules(self, model: str) -> list[str]:
+        """The budget rules of one model's specialists (``specialist_budgets_by_model``, else the default)."""
+        return self.specialist_budgets_by_model.get(model, self.specialist_budgets)
     # controlled-degradation ladders (bench.generators.degraded): one row per degradation and severity,
     # built from the held-out real images; the holdout baseline is every ladder's severity 0
     ladders: list[str] = field(default_factory=list, metadata={"choices": tuple(DEGRADATIONS)})
@@ -303,6 +316,10 @@ def load_suite(name: str) -> SuiteSpec:
         if m not in known_models:
             raise BenchError(f"unknown model {m!r} in [generators]", where=str(path),
                              fix=f"known models: {', '.join(known_models)}")
+    stray = sorted(set(spec.generators.specialist_budgets_by_model) - set(spec.generators.specialists))
+    if stray:
+        raise BenchError(f"[generators.specialist_budgets_by_model] names {stray[0]!r}, which is not in specialists",
+                         where=str(path), fix=f"add it to specialists, or use one of: {', '.join(spec.generators.specialists)}")
     check_variants(spec, str(path))
     return spec
 

@@ -106,3 +106,32 @@ def test_a_suite_whose_member_is_not_a_row_of_the_suite_is_refused(suite_spec, s
     bad = dataclasses.replace(entry, model=dataclasses.replace(entry.model, params={"members": ["noise@chestmnist"]}))
     with pytest.raises(BenchError, match="noise@chestmnist"):
         member_entries(bad, SuiteContext(spec, smoke_dataset, suite_spec / "runs"))
+
+
+def test_a_model_can_have_its_own_budget_rules(spec_home, smoke_dataset):
+    """`[generators.specialist_budgets_by_model]`: another family trained only as equal-compute specialists
+    beside the generalist's two rules; its suite of specialists follows its own rules; bad tables are refused."""
+    from bench.errors import BenchError
+    from bench.run import generator_entries
+    from bench.specs import load_suite
+
+    path = spec_home / "tasks" / "smoke.toml"
+    base = path.read_text()
+    text = re.sub(r"^specialists = .*$", 'specialists = ["ldm-tiny", "pixel-diffusion-tiny"]', base, flags=re.M)
+    text = re.sub(r"^specialist_budgets = .*$", 'specialist_budgets = ["equal-steps", "equal-compute"]', text, flags=re.M)
+    text = re.sub(r"^specialist_suites = .*$", "specialist_suites = true", text, flags=re.M)
+    by_model = '\n[generators.specialist_budgets_by_model]\npixel-diffusion-tiny = ["equal-compute"]\n'
+    path.write_text(text.replace("\n[overrides.", by_model + "\n[overrides.", 1))
+    names = [e.name for e in generator_entries(load_suite("smoke"), smoke_dataset)]
+    mods = [m.key for m in smoke_dataset.modalities]
+    assert [n for n in names if n.startswith("pixel-diffusion-tiny@")] == \
+        [f"pixel-diffusion-tiny@{m}-eqcompute" for m in mods] + ["pixel-diffusion-tiny@specialists-eqcompute"]
+    assert {f"ldm-tiny@{m}{s}" for m in mods for s in ("", "-eqcompute")} <= set(names)
+    assert {"ldm-tiny@specialists", "ldm-tiny@specialists-eqcompute"} <= set(names)
+    for table, message in (('\n[generators.specialist_budgets_by_model]\nlatent-flow-tiny = ["equal-compute"]\n',
+                            "not in specialists"),
+                           ('\n[generators.specialist_budgets_by_model]\npixel-diffusion-tiny = ["equal-flops"]\n',
+                            "distinct budget rules")):
+        path.write_text(text.replace("\n[overrides.", table + "\n[overrides.", 1))
+        with pytest.raises(BenchError, match=message):
+            load_suite("smoke")
