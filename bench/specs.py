@@ -191,10 +191,6 @@ class GeneratorsSpec:
         "check": lambda d: all(isinstance(v, list) and v and len(set(v)) == len(v) and set(v) <= set(BUDGET_RULES)
                                for v in d.values()),
         "why": f"each value a list of distinct budget rules ({', '.join(BUDGET_RULES)})"})
-
-    def budget_rules(self, model: str) -> list[str]:
-        """The budget rules of one model's specialists (``specialist_budgets_by_model``, else the default)."""
-        return self.specialist_budgets_by_model.get(model, self.specialist_budgets)
     # controlled-degradation ladders (bench.generators.degraded): one row per degradation and severity,
     # built from the held-out real images; the holdout baseline is every ladder's severity 0
     ladders: list[str] = field(default_factory=list, metadata={"choices": tuple(DEGRADATIONS)})
@@ -213,6 +209,10 @@ class GeneratorsSpec:
         "check": lambda v: all(VARIANT.fullmatch(x) for x in v) and len(set(v)) == len(v),
         "why": "distinct names ROW+KEY=VALUE (e.g. \"ldm-small+seed=1\"); VALUE without + or spaces"})
     variant_tasks: list[str] = field(default_factory=list)  # empty = the suite's tasks but foundation
+
+    def budget_rules(self, model: str) -> list[str]:
+        """The budget rules of one model's specialists (``specialist_budgets_by_model``, else the default)."""
+        return self.specialist_budgets_by_model.get(model, self.specialist_budgets)
 
 
 @dataclass
