@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import BenchError
 from bench.io import atomic_write_json
 
 SCHEMA_VERSION = 1
@@ -504,19 +505,30 @@ MEASUREMENTS = ("sampling", "training", "family_throughput", "neighbours", "fide
                 "utility_small", "submission_check", "smoke", "gpu")
 
 
-def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path | None = None, log=print) -> dict:
+def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path | None = None, log=print,
+             only: list[str] | None = None) -> dict:
+    """Run the measurements (``only``: just these of :data:`MEASUREMENTS`, e.g. the families' training
+    throughput on an otherwise idle machine) and write the JSON report to ``out``."""
     import torch
+
+    unknown = sorted(set(only or []) - set(MEASUREMENTS))
+    if unknown:
+        raise BenchError(f"unknown perf measurement {unknown[0]!r}", where="medsyn-bench perf --only",
+                         fix=f"measurements: {', '.join(MEASUREMENTS)}")
+    names = [m for m in MEASUREMENTS if not only or m in only]
 
     report = {"schema_version": SCHEMA_VERSION, "quick": quick,
               "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "torch": torch.__version__},
-              "results": {}}
+              "only": names if only else None, "results": {}}
     with tempfile.TemporaryDirectory() as tmp:
         suite_dir = Path(work_dir or tmp) / "perf-smoke"
-        log("fitting ldm-tiny on the smoke sample (reused if already fitted in the work folder)")
-        ctx, run = _ldm_run(suite_dir, quick, log=lambda m: None)
+        ctx = run = None
+        if {"sampling", "training"} & set(names):
+            log("fitting ldm-tiny on the smoke sample (reused if already fitted in the work folder)")
+            ctx, run = _ldm_run(suite_dir, quick, log=lambda m: None)
         steps = {"sampling": lambda: bench_sampling(ctx, run, quick), "training": lambda: bench_training(run, quick),
                  "family_throughput": lambda: bench_family_throughput(quick),
                  "neighbours": lambda: bench_neighbours(quick),
@@ -526,7 +538,7 @@ def run_perf(quick: bool = False, out: Path = Path("perf.json"), work_dir: Path 
                  "submission_check": lambda: bench_submission_check(quick),
                  "smoke": lambda: bench_smoke(quick),
                  "gpu": lambda: bench_gpu(quick)}
-        for name in MEASUREMENTS:
+        for name in names:
             log(f"measuring {name}")
             t0 = time.perf_counter()
             report["results"][name] = {**steps[name](), "bench_wall_s": time.perf_counter() - t0}
@@ -543,11 +555,13 @@ def format_table(report: dict) -> str:
     def row(name, figure, target, met):
         lines.append(f"{name:<22} {figure:<52} {target:<34} {met}")
 
-    s = r["sampling"]
-    row("sampling", f"DDPM{s['ddpm_steps']}/DPM20 {f(s['time_ratio'], 1)}x; FD {f(s['fd_dpm'], 4)} vs {f(s['fd_ddpm'], 4)}",
-        s["target"][:34], ok(s))
-    t = r["training"]
-    row("training", f"on-the-fly/cached {f(t['time_ratio'], 2)}x ({f(t['cached_step_s'], 3)} s/step cached)", t["target"], ok(t))
+    s = r.get("sampling")
+    if s:
+        row("sampling", f"DDPM{s['ddpm_steps']}/DPM20 {f(s['time_ratio'], 1)}x; FD {f(s['fd_dpm'], 4)} vs {f(s['fd_ddpm'], 4)}",
+            s["target"][:34], ok(s))
+    t = r.get("training")
+    if t:
+        row("training", f"on-the-fly/cached {f(t['time_ratio'], 2)}x ({f(t['cached_step_s'], 3)} s/step cached)", t["target"], ok(t))
     if "family_throughput" in r:  # absent from reports written before it was measured
         ft = r["family_throughput"]
         for name, fam in ft["families"].items():
@@ -556,18 +570,21 @@ def format_table(report: dict) -> str:
             row(f"train step {fam['kind']}", f"{f(v['default']['gflops_per_s'], 0)} GFLOP/s = "
                 f"{100 * v['default']['share_of_peak']:.0f} % of {f(ft['matmul_peak_gflops'], 0)}; best {best} "
                 f"{100 * v[best]['share_of_peak']:.0f} %", ft["target"][:34], ok(ft))
-    n = r["neighbours"]
-    row("nearest neighbours", f"sklearn/faiss {f(n['time_ratio'], 1)}x on {n['base']}x{n['dim']}; same {f(n['same_nearest_share'], 3)}",
-        n["target"], ok(n))
+    n = r.get("neighbours")
+    if n:
+        row("nearest neighbours", f"sklearn/faiss {f(n['time_ratio'], 1)}x on {n['base']}x{n['dim']}; "
+            f"same {f(n['same_nearest_share'], 3)}", n["target"], ok(n))
     if "fidelity_bootstrap" in r:  # absent from reports written before it was measured
         b = r["fidelity_bootstrap"]
         row("fidelity bootstrap", f"plain/fast {f(b['time_ratio'], 1)}x per resample at {b['real']}x{b['fake']}; "
             f"diff {b['max_abs_difference']:.1e}", b["target"], ok(b))
-    for bs, v in r["feature_throughput"]["by_batch_size"].items():
+    for bs, v in r.get("feature_throughput", {}).get("by_batch_size", {}).items():
         row(f"features (batch {bs})", f"CLIP {f(v['clip_images_per_s'], 0)} img/s; classifier {f(v['classifier_images_per_s'], 0)} img/s",
             "information", "—")
-    m = r["memory"]
-    row("memory (streamed)", f"RSS growth {m['peak_rss_growth_kib']} KiB at N={m['sizes']}; ratio {f(m['ratio'])}", m["target"], ok(m))
+    m = r.get("memory")
+    if m:
+        row("memory (streamed)", f"RSS growth {m['peak_rss_growth_kib']} KiB at N={m['sizes']}; ratio {f(m['ratio'])}",
+            m["target"], ok(m))
     if "utility_small" in r:  # absent from reports written before it was measured
         u = r["utility_small"]
         row("utility task (small)", f"{f(u['projected_cpu_s'], 0)} CPU-s projected, {u['classifiers']} classifiers "
@@ -576,14 +593,17 @@ def format_table(report: dict) -> str:
         by = r["submission_check"]["by_images"]
         figure = "; ".join(f"{n} img {f(v['seconds'])} s" for n, v in by.items())
         row("submission check", f"{figure} ({f(list(by.values())[-1]['images_per_s'], 0)} img/s)", "seconds", "—")
-    sm = r["smoke"]
-    if "skipped" in sm:
+    sm = r.get("smoke")
+    if sm is None:
+        pass
+    elif "skipped" in sm:
         row("smoke end to end", f"skipped: {sm['skipped']}"[:52], "<= 600 s and <= 4 GiB", "—")
     else:
         row("smoke end to end", f"{f(sm['wall_s'], 0)} s, peak RSS {f(sm['peak_rss_gib'])} GiB; slowest {sm['slowest_stage']}",
             sm["target"], ok(sm))
-    g = r["gpu"]
-    row("gpu bf16", g.get("skipped") or json.dumps(g["by_batch_size"])[:52], "information", "—")
+    g = r.get("gpu")
+    if g:
+        row("gpu bf16", g.get("skipped") or json.dumps(g["by_batch_size"])[:52], "information", "—")
     if report["quick"]:
         lines.append("(--quick: reduced sizes and steps; ratios are not comparable with a full run)")
     return "\n".join(lines)

@@ -45,3 +45,22 @@ def test_utility_projection_counts_the_tasks_own_classifiers():
     r = bench_utility_small(quick=True)
     assert r["classifiers"] == 5 * 3 * 13 and r["projected_cpu_s"] > 0
     assert r["met"] == (r["projected_cpu_s"] <= 900)
+
+
+def test_perf_only_measures_what_is_named(tmp_path, capsys):
+    """`perf --only` runs just the named measurements (no ldm-tiny fit unless sampling or training is
+    named), says so in the report, and refuses an unknown name with the list of known ones."""
+    from bench.errors import BenchError
+    from bench.perf import run_perf
+
+    out = tmp_path / "perf.json"
+    assert main(["perf", "--quick", "--only", "neighbours,memory", "--out", str(out),
+                 "--work-dir", str(tmp_path / "work")]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"neighbours", "memory"} and report["only"] == ["neighbours", "memory"]
+    assert not (tmp_path / "work").exists()  # nothing fitted
+    table = capsys.readouterr().out
+    assert "nearest neighbours" in table and "memory (streamed)" in table and "sampling" not in table
+    with pytest.raises(BenchError, match="unknown perf measurement 'speed'"):
+        run_perf(True, tmp_path / "bad.json", only=["speed"])
+    assert not (tmp_path / "bad.json").exists()
