@@ -25,8 +25,8 @@ widths; a multi-threaded reduction splits differently), so features differ by ab
   and 2 / n two test images (n the modality's test images; for the pooled gain the modalities' mean) for
   the granularity of accuracy. On the stand-in above the largest ratio of a shift to this bound was 0.35.
 
-On the machine that made a result, a rescore reproduces it exactly (tested): the tolerances are for
-other machines.
+On the machine that made a result, a rescore at the same thread count reproduces it exactly (tested):
+the tolerances are for other machines and other thread counts.
 """
 
 from __future__ import annotations
