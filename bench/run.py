@@ -25,8 +25,8 @@ from bench.data.sample_set import write_sample_set
 from bench.io import atomic_write_bytes, atomic_write_json, dumps_json, read_json, run_lock, sha256_json
 from bench.registry import generator_class, task_class
 from bench.results import SCHEMA_VERSION, git_commit, package_versions, write_result
-from bench.specs import (ModelSpec, SuiteSpec, build_dataclass, load_model, load_suite, load_task, project_root,
-                         split_variant)
+from bench.specs import (ModelSpec, SuiteSpec, build_dataclass, ladder_row, load_model, load_suite, load_task,
+                         project_root, specialist_row, specialists_row, split_variant)
 from bench.stages import SuiteContext, now_iso, seed_stage_records, stage_records
 
 
@@ -72,15 +72,13 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
         rules = spec.generators.budget_rules(name)
         for m, mod in enumerate(dataset.modalities):
             for rule in rules:
-                suffix = "" if rule == "equal-steps" else "-eqcompute"
                 scale = 1.0 if rule == "equal-steps" else 1.0 / n_mod
-                entries.append(GeneratorEntry(f"{name}@{mod.key}{suffix}", model, "specialist", [m], rule, scale))
+                entries.append(GeneratorEntry(specialist_row(name, mod.key, rule), model, "specialist", [m], rule, scale))
         if spec.generators.specialist_suites:
             for rule in rules:
-                suffix = "" if rule == "equal-steps" else "-eqcompute"
                 base = load_model("specialist-suite")
-                members = [f"{name}@{mod.key}{suffix}" for mod in dataset.modalities]
-                entries.append(GeneratorEntry(f"{name}@specialists{suffix}",
+                members = [specialist_row(name, mod.key, rule) for mod in dataset.modalities]
+                entries.append(GeneratorEntry(specialists_row(name, rule),
                                               dataclasses.replace(base, params={**base.params, "members": members}),
                                               "specialist-suite", None, rule))
     rows = {e.name: e for e in entries}
@@ -97,13 +95,8 @@ def generator_entries(spec: SuiteSpec, dataset: Dataset) -> list[GeneratorEntry]
         for d in spec.generators.ladders:
             for sev in spec.generators.ladder_severities:
                 model = dataclasses.replace(base, params={**base.params, "degradation": d, "severity": float(sev)})
-                entries.append(GeneratorEntry(ladder_name(d, sev), model, "ladder", None))
+                entries.append(GeneratorEntry(ladder_row(d, sev), model, "ladder", None))
     return entries
-
-
-def ladder_name(degradation: str, severity: float) -> str:
-    """A controlled-degradation rung's row name, e.g. ``degraded-blur@0.50``."""
-    return f"degraded-{degradation}@{severity:.2f}"
 
 
 def entry_tasks(entry: GeneratorEntry, spec: SuiteSpec, tasks: list) -> list:

@@ -214,6 +214,43 @@ class GeneratorsSpec:
         """The budget rules of one model's specialists (``specialist_budgets_by_model``, else the default)."""
         return self.specialist_budgets_by_model.get(model, self.specialist_budgets)
 
+    @classmethod
+    def recorded(cls, table: dict[str, Any]) -> "GeneratorsSpec":
+        """The generators of a suite spec as a result recorded it (keys this version does not know, from an
+        older or newer medsyn-bench, are left out rather than refused: the report only reads row names)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (table or {}).items() if k in names})
+
+    def row_names(self, modalities: list[str]) -> list[str]:
+        """Every row these generators declare, in run order (``modalities``: the suite's modality keys):
+        models, each model's specialists (and with ``specialist_suites`` their suites), variants, ladder rungs."""
+        rows = list(self.models)
+        for model in self.specialists:
+            rules = self.budget_rules(model)
+            rows += [specialist_row(model, m, rule) for m in modalities for rule in rules]
+            if self.specialist_suites:
+                rows += [specialists_row(model, rule) for rule in rules]
+        return rows + list(self.variants) + [ladder_row(d, s) for d in self.ladders for s in self.ladder_severities]
+
+
+def _budget_suffix(rule: str) -> str:
+    return "" if rule == "equal-steps" else "-eqcompute"
+
+
+def specialist_row(model: str, modality: str, rule: str) -> str:
+    """A specialist's row name, e.g. ``ldm-small@bloodmnist`` (equal-steps) or ``…@bloodmnist-eqcompute``."""
+    return f"{model}@{modality}{_budget_suffix(rule)}"
+
+
+def specialists_row(model: str, rule: str) -> str:
+    """The row of a model's specialists together (a suite of specialists), e.g. ``ldm-small@specialists``."""
+    return f"{model}@specialists{_budget_suffix(rule)}"
+
+
+def ladder_row(degradation: str, severity: float) -> str:
+    """A controlled-degradation rung's row name, e.g. ``degraded-blur@0.50``."""
+    return f"degraded-{degradation}@{severity:.2f}"
+
 
 @dataclass
 class SuiteSpec:

@@ -614,3 +614,21 @@ def test_over_alignment_is_flagged_against_the_holdout_baseline():
             entry("ldm-honest", "generalist", "ldm", 68.7, 0.88), entry("noise", "baseline", "noise", 70.0, 0.01)]
     flagged = over_alignment(rows)
     assert [(f.name, f.clip_score, f.recall_real) for f in flagged] == [("ldm-small", 68.7, 0.91)]
+
+
+def test_rows_the_spec_declares_without_a_result_are_listed(tmp_path):
+    """A declared row with no result of the current version is listed under "Not yet run" (read from the
+    spec the newest result recorded); a page with every declared row has no such section."""
+    from bench.report.leaderboard import render_leaderboard
+
+    boards = tmp_path / "leaderboards"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "leaderboards" / "smoke" / "results", boards / "smoke" / "results")
+    render_leaderboard("smoke", boards, out=lambda m: None)
+    assert "## Not yet run" not in (boards / "smoke" / "README.md").read_text()
+    (boards / "smoke" / "results" / "noise.json").unlink()
+    (boards / "smoke" / "results" / "ldm-tiny@breastmnist-eqcompute.json").unlink()
+    render_leaderboard("smoke", boards, out=lambda m: None)
+    page = (boards / "smoke" / "README.md").read_text()
+    pending = page.split("## Not yet run")[1].split("\n## ")[0]
+    assert "declares 2 rows" in pending and "- noise, ldm-tiny@breastmnist-eqcompute" in pending
+    assert 'id="not-yet-run"' in (boards / "smoke" / "index.html").read_text()

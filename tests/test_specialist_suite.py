@@ -128,6 +128,7 @@ def test_a_model_can_have_its_own_budget_rules(spec_home, smoke_dataset):
         [f"pixel-diffusion-tiny@{m}-eqcompute" for m in mods] + ["pixel-diffusion-tiny@specialists-eqcompute"]
     assert {f"ldm-tiny@{m}{s}" for m in mods for s in ("", "-eqcompute")} <= set(names)
     assert {"ldm-tiny@specialists", "ldm-tiny@specialists-eqcompute"} <= set(names)
+    assert load_suite("smoke").generators.row_names(mods) == names  # the report's list of declared rows is the run's
     for table, message in (('\n[generators.specialist_budgets_by_model]\nlatent-flow-tiny = ["equal-compute"]\n',
                             "not in specialists"),
                            ('\n[generators.specialist_budgets_by_model]\npixel-diffusion-tiny = ["equal-flops"]\n',

@@ -23,6 +23,7 @@ from bench.report.page import Bullets, Cell, Figure, Page, Paragraph, RowGroup, 
 from bench.report.page import render_markdown
 from bench.report.values import (DASH, columns_of, dig, fmt, fmt_ci, fmt_compute, interval, metric, number,
                                  short_hashes, task_of_kind, training_compute)
+from bench.specs import GeneratorsSpec
 
 BOUND_NOTE = {"holdout": "ceiling: real held-out images", "noise": "floor: noise matched to pixel statistics",
               "mean": "floor: the mean image", "memoriser": "copies training images: memorisation must flag it"}
@@ -502,6 +503,9 @@ def build_page(coll: Collection) -> Page:
         page.sections.append(Section("not-comparable", "Not comparable with the leaderboard", [
             Subsection(f"Not comparable: {g.reason}", _group_blocks(g, f"other-{i}", heading=False), css="notcomparable")
             for i, g in enumerate(coll.others)], nav="Not comparable"))
+    pending = _not_yet_run_section(coll)
+    if pending is not None:
+        page.sections.append(pending)
     if coll.superseded:
         by_version: dict[int, list[str]] = {}
         for e in coll.superseded:
@@ -525,6 +529,27 @@ def build_page(coll: Collection) -> Page:
             + [("link", "ablations.md", "ablations.md")] + text(" (") + [("code", "medsyn-bench ablations")]
             + text(")."))], nav="Training recipe"))
     return page
+
+
+def _not_yet_run_section(coll: Collection) -> Section | None:
+    """The rows the suite spec declares — as the newest result of this version recorded it — that have no
+    result of this version yet (None when every declared row has one)."""
+    current = [e for g in coll.groups for e in (*g.entries, *g.variants, *g.ladders)]
+    if not current:
+        return None
+    newest = max(current, key=lambda e: e.result.get("created", ""))
+    modalities = max((e.result["generator"].get("modalities") or [] for e in current), key=len)
+    declared = GeneratorsSpec.recorded(newest.result["suite"].get("spec", {}).get("generators")).row_names(modalities)
+    have = {e.name for e in current}
+    missing = [name for name in declared if name not in have]
+    if not missing:
+        return None
+    return Section("not-yet-run", "Not yet run", [
+        Paragraph(text(f"The suite spec, as its newest result ({newest.name}) recorded it, declares {len(missing)} "
+                       f"rows that have no version-{coll.main.version} result yet; the findings that need them "
+                       "say so. Run one with ")
+                  + [("code", f"medsyn-bench run --suite {coll.suite} --generators NAME")] + text(":")),
+        Bullets([text(", ".join(missing))])], nav="Not yet run")
 
 
 def render_leaderboard(suite: str, leaderboards_dir: str | Path = "leaderboards", out=print) -> dict:
