@@ -66,6 +66,12 @@ def test_compute_claim_sums_the_equal_steps_specialists():
     dear = fd.claim_compute([gen] + specialists((1, 1), (0, 0), "equal-steps", flops=1e12), gen)
     assert dear.verdict == fd.NOT_SUPPORTED
     assert fd.claim_compute([gen], gen).verdict == "not measured"
+    one = specialists((1, 1), (0, 0), "equal-steps", flops=2e12)[:1]  # a specialist for one modality only
+    partial = fd.claim_compute([gen] + one, gen)
+    assert partial.verdict == "not measured" and "no equal-steps specialist yet for" in partial.why
+    one_c = specialists((1.5, 2.5), (0.51, 0.60))[:1]
+    partial = fd.claim_specialists([gen] + one_c, gen)
+    assert partial.verdict == "not measured" and "no equal-compute specialist yet for" in partial.why
 
 
 def test_compute_wall_time_is_the_training_time_over_every_process():

@@ -135,6 +135,9 @@ def claim_specialists(entries: list[Entry], gen: Entry | None, variants: list[En
     eqc, eqs = _specialists(entries, gen, "equal-compute"), _specialists(entries, gen, "equal-steps")
     if not eqc:
         return _missing("1", claim, "no equal-compute specialists in the results")
+    lacking = [m for m in gen.modalities if m not in eqc]
+    if lacking:  # the rule is "in every modality": judging a subset would decide the claim on part of it
+        return _missing("1", claim, f"no equal-compute specialist yet for {', '.join(lacking)}")
     reps = seed_replicas(entries, list(variants))
     parts, fd_better, fd_worse, acc_ok, seeded = [], [], [], [], 0
     for m in gen.modalities:
@@ -183,6 +186,9 @@ def claim_compute(entries: list[Entry], gen: Entry | None) -> Finding:
     g_flops, g_wall = training_compute(gen.result)
     if not eqs or g_flops is None:
         return _missing("2", claim, "no equal-steps specialists or no measured FLOPs")
+    lacking = [m for m in gen.modalities if m not in eqs]
+    if lacking:  # "a specialist per modality": a partial sum would understate their cost
+        return _missing("2", claim, f"no equal-steps specialist yet for {', '.join(lacking)}")
     s_flops = [training_compute(e.result)[0] for e in eqs.values()]
     s_wall = [training_compute(e.result)[1] for e in eqs.values()]
     if any(f is None for f in s_flops):
