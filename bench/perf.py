@@ -593,12 +593,10 @@ def format_table(report: dict) -> str:
         by = r["submission_check"]["by_images"]
         figure = "; ".join(f"{n} img {f(v['seconds'])} s" for n, v in by.items())
         row("submission check", f"{figure} ({f(list(by.values())[-1]['images_per_s'], 0)} img/s)", "seconds", "—")
-    sm = r.get("smoke")
-    if sm is None:
-        pass
-    elif "skipped" in sm:
+    sm = r.get("smoke")  # absent from `--only` reports that left it out
+    if sm is not None and "skipped" in sm:
         row("smoke end to end", f"skipped: {sm['skipped']}"[:52], "<= 600 s and <= 4 GiB", "—")
-    else:
+    elif sm is not None:
         row("smoke end to end", f"{f(sm['wall_s'], 0)} s, peak RSS {f(sm['peak_rss_gib'])} GiB; slowest {sm['slowest_stage']}",
             sm["target"], ok(sm))
     g = r.get("gpu")
