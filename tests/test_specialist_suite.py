@@ -73,7 +73,7 @@ def test_a_suite_of_specialists_is_its_specialists_together(suite_spec, tmp_path
     render_all("smoke", boards, out=lambda m: None)
     md = (boards / "smoke" / "README.md").read_text()
     pooled_table = md.split("## Leaderboard")[1].split("\n## ")[0]
-    assert "| noise@specialists | suite of specialists (equal-steps) |" in pooled_table
+    assert "| noise@specialists | suite of specialists (equal-steps) | noise |" in pooled_table  # members' family
     assert "| noise@bloodmnist |" not in pooled_table
     blood = md.split("## Modality: bloodmnist")[1].split("\n## ")[0]
     assert "noise@bloodmnist" in blood and "noise@specialists" not in blood

@@ -84,6 +84,15 @@ class Group:
         specialist, row for row, so per-modality tables, figures and (generator, modality) cells leave it out."""
         return [e for e in self.entries if e.role != "specialist-suite"]
 
+    def family(self, e: Entry) -> str:
+        """A row's generator family: its kind; for a suite of specialists, the kind its members share (their
+        results in this group), else its own kind."""
+        if e.role != "specialist-suite":
+            return e.kind
+        members = set((e.result["generator"].get("spec") or {}).get("params", {}).get("members") or [])
+        kinds = {x.kind for x in self.entries + self.variants if x.name in members}
+        return kinds.pop() if len(kinds) == 1 else e.kind
+
     @property
     def version(self) -> int:
         return self.key[0]

@@ -60,15 +60,18 @@ ROLE_HELP = ("generalist / specialist / external generator, a suite of specialis
              "specialists together, each prompt answered by its modality's specialist), or a baseline bound")
 FAMILY_HELP = ("the generator kind: ldm (latent diffusion UNet), pixel-diffusion (UNet on pixels), latent-flow "
                "(flow-matching latent transformer), gigagan (text-conditioned GAN), images (a submitted folder), "
-               "or the baseline's kind")
+               "or the baseline's kind; a suite of specialists has its members' family")
 
 
-def pooled_row(e: Entry, cols: list[MetricColumn]) -> list[Cell]:
+def pooled_row(e: Entry, cols: list[MetricColumn], family: str | None = None) -> list[Cell]:
+    """One row of a pooled table; ``family`` defaults to the row's kind (Group.family says otherwise for a
+    suite of specialists)."""
     r = e.result
+    family = family or e.kind
     flops, wall = training_compute(r)
     cells = [Cell(e.name, e.name.lower(), title=r["generator"]["kind"]),
              Cell(role_label(e), role_label(e), title=BOUND_NOTE.get(e.kind, "") if e.role == "baseline" else ""),
-             Cell(e.kind, e.kind), Cell(fmt_compute(r), flops if flops is not None else wall)]
+             Cell(family, family), Cell(fmt_compute(r), flops if flops is not None else wall)]
     for c in cols:
         v, ci = metric(r, c.key)
         cells.append(value_cell(v, ci, c.show_ci, c.signed))
@@ -384,8 +387,8 @@ def _variants_section(main: Group) -> Section | None:
     cols = columns(main.entries + main.variants)
     headers, helps = pooled_headers(cols)
     groups = [RowGroup(f"{base}: the row, then its variants", f"variants-{i}",
-                       ([pooled_row(rows[base], cols)] if base in rows else [])
-                       + [pooled_row(v, cols) for v in sorted(vs, key=lambda v: v.name)])
+                       ([pooled_row(rows[base], cols, main.family(rows[base]))] if base in rows else [])
+                       + [pooled_row(v, cols, main.family(v)) for v in sorted(vs, key=lambda v: v.name)])
               for i, (base, vs) in enumerate(sorted(by_base.items()))]
     blocks = [Paragraph(text(
         "Variants of the suite's rows ([generators] variants in the suite spec): the row's model with the "
@@ -434,14 +437,14 @@ def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
                 for sp in ([("text", ", ")] if i else []) + [("text", f"{k} "), ("hash", v)]] or text("none"))
             + text(f"; {len(g.entries)} results.")))
     blocks.append(Table(table_id, headers, helps, [
-        RowGroup("Generators", "gens", [pooled_row(x, cols) for x in gens], empty="None yet.",
+        RowGroup("Generators", "gens", [pooled_row(x, cols, g.family(x)) for x in gens], empty="None yet.",
                  note=(f"Covering every modality of the suite. {len(partial)} generator(s) of one or some "
                        "modalities (specialists) are ranked in their modality's table below: their pooled "
                        "values cover other data." if partial else "")
                       + (" A suite of specialists is one model's specialists together (each prompt answered by "
                          "its modality's specialist; compute summed): the generalist's rival over every modality."
                          if any(x.role == "specialist-suite" for x in gens) else "")),
-        RowGroup("Bounds: sanity baselines", "bounds", [pooled_row(x, cols) for x in bounds],
+        RowGroup("Bounds: sanity baselines", "bounds", [pooled_row(x, cols, g.family(x)) for x in bounds],
                  note="Not competitors: the held-out real images are the ceiling, noise the floor, and the "
                       "memoriser must be caught by the near-copy rate.")]))
     return blocks

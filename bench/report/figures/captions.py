@@ -39,11 +39,11 @@ CAPTIONS = {
                               "lines: the near-copy threshold of each modality.",
     "memorisation_closest_pairs": "Each generator's closest pairs: synthetic image (top) and its nearest "
                                   "training image (bottom), with their distance.",
-    "quality_vs_compute": "Fidelity (FD, lower is better) vs denoiser training compute: each generator's test "
-                          "FD (mean over its modalities; large dots), each family's training curve at its kept "
-                          "checkpoints (dashed: FD of the curve's samples against the validation split), each "
-                          "specialist (small dots) and the specialists of a budget rule all together (diamonds: "
-                          "summed compute, mean FD).",
+    "quality_vs_compute": "Fidelity (FD, lower is better) vs denoiser training compute. Left: each generator's test "
+                          "FD (mean over its modalities; large dots), each specialist (small dots) and the "
+                          "specialists of a budget rule all together (diamonds: summed compute, mean FD). Right: "
+                          "each family's training curve at its kept checkpoints (FD of the curve's samples against "
+                          "the validation split, pooled over modalities: another quantity than the left panel's).",
     "alignment_per_modality": "Text alignment per modality: domain-CLIP score and the accuracy of a "
                               "real-trained classifier against the class each prompt asked for.",
     "foundation_probes": "Foundation encoder task: test accuracy vs label budget of a linear probe on encoders "

@@ -1,7 +1,8 @@
-"""``quality_vs_compute``: FD against training compute — each generator's result (test FD, mean over
-its modalities), its training curve at the kept checkpoints where recorded (the FD of the curve's samples
-against the validation split: a smaller sample, so only comparable along the curve and across families),
-and the specialists' summed cost beside the generalist's.
+"""``quality_vs_compute``: FD against training compute. Left panel: each generator's result (test FD, mean
+over its modalities, so a generalist and its specialists are on one scale) and the specialists' summed cost
+beside the generalist's. Right panel, where recorded: each training curve at its kept checkpoints (the FD
+of the curve's samples against the validation split, pooled over modalities: a smaller sample and another
+quantity, so only comparable along the curve and across families).
 """
 
 from __future__ import annotations
@@ -48,15 +49,21 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
     use_flops = all(p[1] for p in pts)
     scale, unit = (1e12, "training compute (TFLOP)") if use_flops else (60.0, "training wall time (min)")
     colours = palette(entries)
-    fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.6))
+    curves = {e.name: [(a / scale, b) for a, b in _curve(e.result["compute"]["fit"], use_flops)]
+              for e, *_ in pts if e.role not in ("specialist", "specialist-suite")}
+    curves = {k: v for k, v in curves.items() if v}
+    # Left: every result's test FD, per-modality mean (comparable between a generalist and specialists).
+    # Right, when recorded: the training curves, whose FD is pooled over the validation split's modalities
+    # (another quantity: a curve's last point is not its row's dot on the left).
+    fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(2 * COLUMN_IN if curves else COLUMN_IN, 2.4),
+                             squeeze=False)
+    ax = axes[0][0]
     totals: dict[str, list] = {}
     for e, flops, wall, fd in pts:
+        if e.role == "specialist-suite":  # drawn below as its members' sum (the same point)
+            continue
         x = (flops if use_flops else wall) / scale
         s = series(e)
-        line = [(a / scale, b) for a, b in _curve(e.result["compute"]["fit"], use_flops)]
-        if line and e.role != "specialist":
-            ax.plot([a for a, _ in line], [b for _, b in line], "--", color=colours.get(s), lw=0.8, alpha=0.7,
-                    marker=".", ms=3, label=f"{plain(e.name)}, kept checkpoints (validation FD)")
         if e.role == "specialist":
             totals.setdefault(s, []).append((x, fd))
             ax.scatter([x], [fd], s=10, color=colours.get(s), alpha=0.5, lw=0,
@@ -67,15 +74,30 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
         ax.scatter([sum(a for a, _ in v)], [float(np.mean([b for _, b in v]))], s=30, marker="D",
                    color=colours.get(s), label=f"{s}, all together", zorder=3, edgecolor="k", lw=0.4)
     xs_all = [(p[1] if use_flops else p[2]) / scale for p in pts]
-    if max(xs_all) / max(min(xs_all), 1e-12) > 10:
-        ax.set_xscale("log")
-    ax.margins(x=0.06)  # a point at the largest compute is drawn whole
-    ax.set_xlim(left=0 if ax.get_xscale() == "linear" else None)
-    ax.set_xlabel(unit)
-    ax.set_ylabel("FD, mean over modalities ↓")
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(-0.2, -0.3),
-              ncol=1)
-    sns.despine(ax=ax)
+    log_x = max(xs_all) / max(min(xs_all), 1e-12) > 10
+    ax.set_ylabel("test FD, mean over modalities ↓")
+    if curves:
+        cax = axes[0][1]
+        for e, *_ in pts:
+            if e.name in curves:
+                line = curves[e.name]
+                cax.plot([a for a, _ in line], [b for _, b in line], "--", color=colours.get(series(e)), lw=0.8,
+                         marker=".", ms=3, label=f"{plain(e.name)}, kept checkpoints")
+        cax.set_ylabel("validation FD, pooled ↓")
+        cax.set_title("training curves", fontsize=7)
+    ax.set_title("results", fontsize=7)
+    for a in axes[0]:
+        if log_x:
+            a.set_xscale("log")
+        a.margins(x=0.06)  # a point at the largest compute is drawn whole
+        a.set_xlim(left=0 if a.get_xscale() == "linear" else None)
+        a.set_xlabel(unit)
+        sns.despine(ax=a)
+    handles, labels = [], []
+    for a in axes[0]:
+        h, lab = a.get_legend_handles_labels()
+        handles, labels = handles + h, labels + lab
     fig.tight_layout()
+    fig.legend(handles, labels, frameon=False, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=2 if curves else 1)
     return save(fig, folder, "quality_vs_compute")
