@@ -234,3 +234,19 @@ def test_family_per_cpu_hour_is_the_seed_paired_gain_over_the_datas_hours():
     close = [_family("ldm-x", "ldm", ldm, 3600.0), _family("pix-x", "pixel-diffusion", [0.36, 0.29, 0.35, 0.30, 0.33], 3600.0)]
     assert fd.claim_families(close).verdict == fd.INCONCLUSIVE
     assert fd.claim_families(entries[:1]).verdict == "not measured"
+
+
+def test_the_generalist_is_the_first_declared_model_not_the_first_name():
+    """Another family's generalist whose name sorts first (latent-flow-small before ldm-small) does not
+    become the subject of the findings: the suite spec's [generators] models order decides."""
+    from bench.report.collection import generalist
+
+    a, b = entry("aa-flow", "generalist", kind="latent-flow"), entry("ldm-x", "generalist")
+    variant = entry("ldm-x+seed=1", "generalist")
+    for e in (a, b, variant):
+        e.result["suite"]["spec"] = {"generators": {"models": ["noise", "ldm-x", "aa-flow"]}}
+    assert generalist([a, variant, b]).name == "ldm-x"
+    for e in (a, b):  # without the declaration: the first generalist row, as before
+        del e.result["suite"]["spec"]
+    assert generalist([a, b]).name == "aa-flow"
+    assert generalist([entry("noise", "baseline")]) is None

@@ -59,6 +59,22 @@ class Entry:
         return (r["suite"]["version"], r["data"]["dataset_sha256"], tuple(sorted(r["reference"].items())))
 
 
+def generalist(entries: list[Entry]) -> Entry | None:
+    """The suite's generalist, the subject of its findings and of the per-generator figures: among the
+    generalist rows that are not variants (``name+key=value``), the one whose model comes first in the
+    suite spec's ``[generators] models`` (as the results recorded it); without that declaration, the
+    first generalist row. None when the results have no generalist."""
+    gens = [e for e in entries if e.role == "generalist"]
+    gens = [e for e in gens if "+" not in e.name] or gens
+    if not gens:
+        return None
+    declared = next((m for e in entries
+                     if isinstance(m := ((e.result["suite"].get("spec") or {}).get("generators") or {}).get("models"), list)),
+                    [])
+    rank = {name: i for i, name in enumerate(declared)}
+    return min(gens, key=lambda e: rank.get(e.name, len(rank)))
+
+
 @dataclass
 class Refused:
     file: str

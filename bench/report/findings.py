@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.stats import wilson_interval
-from bench.report.collection import Entry, Group
+from bench.report.collection import Entry, Group, generalist
 from bench.report.spread import distinguishable, seed_replicas, spread
 from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, metric, number,
                                  task_of_kind, training_compute, utility_gain)
@@ -78,12 +78,6 @@ class Finding:
 
 def _by_kind(entries: list[Entry], kind: str) -> Entry | None:
     return next((e for e in entries if e.kind == kind and e.role == "baseline"), None)
-
-
-def generalist(entries: list[Entry]) -> Entry | None:
-    """The suite's generalist: not an ablation variant (``name+key=value``) when the original is there."""
-    gens = [e for e in entries if e.role == "generalist"]
-    return next((e for e in gens if "+" not in e.name), gens[0] if gens else None)
 
 
 def _specialists(entries: list[Entry], gen: Entry, budget: str) -> dict[str, Entry]:

@@ -65,13 +65,16 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
         x = (flops if use_flops else wall) / scale
         s = series(e)
         if e.role == "specialist":
-            totals.setdefault(s, []).append((x, fd))
+            totals.setdefault(s, []).append((x, fd, tuple(e.modalities)))
             ax.scatter([x], [fd], s=10, color=colours.get(s), alpha=0.5, lw=0,
                        label=f"{s}, one modality each" if len(totals[s]) == 1 else None)
         else:
             ax.scatter([x], [fd], s=22, color=colours.get(s), label=s, zorder=3)
+    every = {m for e, *_ in pts for m in e.modalities}
     for s, v in totals.items():
-        ax.scatter([sum(a for a, _ in v)], [float(np.mean([b for _, b in v]))], s=30, marker="D",
+        if {m for *_, mods in v for m in mods} != every:  # a partial sum would sit below the whole rule's cost
+            continue
+        ax.scatter([sum(a for a, *_ in v)], [float(np.mean([b for _, b, _ in v]))], s=30, marker="D",
                    color=colours.get(s), label=f"{s}, all together", zorder=3, edgecolor="k", lw=0.4)
     xs_all = [(p[1] if use_flops else p[2]) / scale for p in pts]
     log_x = max(xs_all) / max(min(xs_all), 1e-12) > 10

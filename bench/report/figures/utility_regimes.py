@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.report.collection import Entry
+from bench.report.collection import Entry, generalist
 from bench.report.figures.style import COLUMN_IN, plain, pyplot, save, series, Skip, WIDE_IN
 from bench.report.values import dig, number, task_of_kind
 
@@ -101,7 +101,7 @@ def log_budget_axis(ax, ticks: list[float], label: str) -> None:
 
 
 def fig_utility_regimes(entries: list[Entry], folder: Path) -> list[Path]:
-    gen = next((e for e in sorted(entries, key=lambda e: e.name) if e.role == "generalist"), None)
+    gen = generalist(entries)
     if gen is None:
         raise Skip("no generalist among the results")
     u = utility_output(gen)
