@@ -15,9 +15,9 @@ from pathlib import Path
 from bench.columns import MetricColumn
 from bench.io import atomic_write_text
 from bench.report import log
-from bench.report.collection import ROLE_ORDER, Collection, Entry, Group, load_collection
+from bench.report.collection import ROLE_ORDER, Collection, Entry, Group, generalist, load_collection
 from bench.report.figures.captions import caption, modality_of_figure, slug
-from bench.report.findings import findings, generalist
+from bench.report.findings import findings
 from bench.report.html import render_html
 from bench.report.page import Bullets, Cell, Figure, Page, Paragraph, RowGroup, Section, Subsection, Table, text
 from bench.report.page import render_markdown
