@@ -148,6 +148,9 @@ class _AutoencoderParams:
     vae_lr: float = field(default=1e-3, metadata={"check": _pos, "why": "must be > 0"})
     vae_kl_weight: float = field(default=1e-6, metadata={"check": lambda v: v >= 0, "why": "must be >= 0"})
     vae_path: str = ""  # a local diffusers AutoencoderKL folder, used instead of training one
+    # the autoencoder's own training seed: a generator's ``seed`` varies its denoiser only, so training-seed
+    # replicas (``ldm-small+seed=1``) share the suite's autoencoder as its specialists and families do
+    vae_seed: int = 0
     vae_lr_schedule: str = field(default="constant", metadata={"choices": ("constant", "cosine")})
     # the autoencoder gate: drop of the reference classifier's validation accuracy on reconstructions
     vae_gate: str = field(default="stop", metadata={"choices": ("stop", "report"),

@@ -439,3 +439,17 @@ def test_accelerate_launch_two_cpu_processes_fit_a_tiny_unet(tmp_path):
     assert facts[0]["final_loss"] != facts[1]["final_loss"]  # each process trained on its own images
     assert facts[0]["checkpoints"] == facts[1]["checkpoints"] == ["step-000002", "step-000004"]
     assert (tmp_path / "checkpoints" / "step-000004").is_dir()
+
+
+def test_a_seed_replica_shares_the_autoencoder_and_trains_another_denoiser(fitted, smoke_dataset):
+    """``seed`` varies the denoiser only (initialisation, data order, sampling noise); the autoencoder has
+    its own ``vae_seed``, so ``ldm-small+seed=1`` is trained on the same latents as ``ldm-small``."""
+    root, gen, _ = fitted
+    replica = make(smoke_dataset, root, name="ldm-seed1", seed=1)
+    assert replica._ae_spec() == gen._ae_spec()
+    assert make(smoke_dataset, root, name="ldm-vae1", vae_seed=1)._ae_spec() != gen._ae_spec()
+    before = sorted(p.name for p in (root / "_shared").glob("autoencoder-*"))
+    replica.fit()
+    assert sorted(p.name for p in (root / "_shared").glob("autoencoder-*")) == before
+    a, b = weights(gen), weights(replica)
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)

@@ -62,7 +62,7 @@ class LatentFamily(DenoisingGenerator):
                                layers_per_block=p.vae_layers_per_block, latent_channels=p.latent_channels,
                                steps=p.vae_steps, batch=p.vae_batch, lr=p.vae_lr, kl_weight=p.vae_kl_weight,
                                path=str(Path(p.vae_path).expanduser().resolve()) if p.vae_path else "",
-                               seed=p.seed, gate_points=p.vae_gate_points, gate=p.vae_gate,
+                               seed=p.vae_seed, gate_points=p.vae_gate_points, gate=p.vae_gate,
                                eval_every=p.vae_eval_every, lr_schedule=p.vae_lr_schedule,
                                judge_sha256=self.judge_sha256 if self.judge is not None else "")
 

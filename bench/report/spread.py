@@ -3,6 +3,8 @@
 Every other interval on the page covers samples or classifier seeds of *one* training run per row. A
 *seed replica* of a row is a variant (``[generators] variants``, role "variant") whose model differs from
 the row's only in ``seed`` — initialisation, data order and sampling noise, e.g. ``ldm-small+seed=1``.
+The seed is the denoiser's: a latent family's autoencoder is the suite's shared one (its own ``vae_seed``),
+so the spread is the denoiser's training noise on fixed latents, as the families are compared.
 For a row with replicas and a value (a declared column, pooled or per modality, or a utility gain), the
 values over its training seeds (the row's own seed included) give a mean and a 95 % Student-t interval
 over seeds (:func:`bench.stats.t_interval`: n − 1 degrees of freedom, so three seeds give a wide one).
