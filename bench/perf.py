@@ -182,11 +182,21 @@ def _denoiser_step(gen, batch: int, channels_last: bool = False, compile: bool =
     return flops, step
 
 
+LONG_STEP_S = 20.0  # a training step longer than this (after warm-up) is timed once: its noise is small
+
+
+def _repeats(warm_s: float, repeat: int) -> int:
+    """How many timed steps after a warm-up step of ``warm_s`` seconds: ``repeat``, or 1 for a long step
+    (GigaGAN's step at batch 32 takes over a minute on 2 CPU cores)."""
+    return 1 if warm_s > LONG_STEP_S else repeat
+
+
 def bench_family_throughput(quick: bool) -> dict:
     """Each family's training step (its ``small`` spec at its batch; ``tiny`` in --quick) as a share of this
     machine's fp32 matmul peak, measured in the same run, and what each setting does to it: channels-last
     memory, ``torch.compile`` (inductor), twice the batch, one thread. A GAN step is the trainer's own (a
-    discriminator and a generator update; its step 2, without the R1 penalty)."""
+    discriminator and a generator update; its step 2, without the R1 penalty). Best of 4 timed steps after a
+    warm-up (2 in --quick), or one where the warm-up took over ``LONG_STEP_S``."""
     import torch
 
     from bench.data import load_dataset
@@ -215,18 +225,18 @@ def bench_family_throughput(quick: bool) -> dict:
             for label, kw in variants.items():
                 flops, step = _denoiser_step(gen, **kw)
                 try:
-                    step()  # warm-up (and compilation)
+                    _, warm = _timed(step)  # warm-up (and compilation)
                 except Exception as e:  # noqa: BLE001 — inductor needs a C++ toolchain; report, don't stop
                     rows[label] = {"batch": kw["batch"], "failed": f"{type(e).__name__}: {str(e)[:200]}"}
                     continue
-                _, t = _timed(step, repeat)
+                _, t = _timed(step, _repeats(warm, repeat))
                 rows[label] = {"batch": kw["batch"], "step_s": t, "gflops_per_step": flops / 1e9,
                                "gflops_per_s": flops / t / 1e9, "share_of_peak": flops / t / 1e9 / peak}
             torch.set_num_threads(1)
             try:
                 flops, step = _denoiser_step(gen, gen.params.batch)
-                step()
-                _, t = _timed(step, max(1, repeat // 2))
+                _, warm = _timed(step)
+                _, t = _timed(step, _repeats(warm, max(1, repeat // 2)))
                 peak1 = matmul_peak_gflops(1024 if quick else 2048, 3)
                 rows["1 thread"] = {"batch": gen.params.batch, "step_s": t, "gflops_per_step": flops / 1e9,
                                     "gflops_per_s": flops / t / 1e9, "share_of_peak": flops / t / 1e9 / peak1,
