@@ -24,6 +24,7 @@ def test_perf_quick_report_is_complete(tmp_path, capsys):
     assert report["results"]["fidelity_bootstrap"]["max_abs_difference"] < 1e-8  # same values as the plain one
     assert len(report["results"]["memory"]["peak_rss_growth_kib"]) == 2
     ft = report["results"]["family_throughput"]
+    assert ft["conv3x3_gflops"] > 0 and ft["matmul_peak_gflops"] > 0
     assert {f["kind"] for f in ft["families"].values()} == {"ldm", "pixel-diffusion", "latent-flow", "gigagan"}
     for name, fam in ft["families"].items():
         d, x2 = fam["variants"]["default"], fam["variants"]["batch x2"]

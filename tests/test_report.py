@@ -632,3 +632,31 @@ def test_rows_the_spec_declares_without_a_result_are_listed(tmp_path):
     pending = page.split("## Not yet run")[1].split("\n## ")[0]
     assert "declares 2 rows" in pending and "- noise, ldm-tiny@breastmnist-eqcompute" in pending
     assert 'id="not-yet-run"' in (boards / "smoke" / "index.html").read_text()
+
+
+def test_quality_vs_compute_draws_each_suite_of_specialists_at_its_own_row(tmp_path, monkeypatch):
+    """A suite of specialists is drawn from its own result (summed compute, mean per-modality FD), in its
+    members' colour; the small suite's committed results, whose suites' compute must equal their members'."""
+    import bench.report.figures.quality_vs_compute as qvc
+    from bench.report.collection import load_collection
+    from bench.report.values import metric, training_compute
+
+    root = Path(__file__).resolve().parent.parent
+    entries = load_collection("small", root / "leaderboards").main.entries
+    suites = [e for e in entries if e.role == "specialist-suite"]
+    assert suites
+    figs = []
+    monkeypatch.setattr(qvc, "save", lambda fig, folder, name: figs.append(fig) or [])
+    qvc.fig_quality_compute(entries, tmp_path)
+    ax = figs[0].axes[0]
+    drawn = {c.get_label(): c for c in ax.collections}
+    by_name = {e.name: e for e in entries}
+    for s in suites:
+        members = [by_name[m] for m in s.result["generator"]["spec"]["params"]["members"]]
+        assert training_compute(s.result)[0] == pytest.approx(sum(training_compute(m.result)[0] for m in members))
+        label = f"{qvc.series(members[0])}, all together"
+        (x, y), = drawn[label].get_offsets()
+        assert x == pytest.approx(training_compute(s.result)[0] / 1e12)
+        assert y == pytest.approx(np.mean([metric(s.result, "fd", m)[0] for m in s.modalities]))
+        one = drawn[f"{qvc.series(members[0])}, one modality each"]
+        assert np.allclose(drawn[label].get_facecolor()[0][:3], one.get_facecolor()[0][:3])

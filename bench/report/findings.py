@@ -87,6 +87,13 @@ def _specialists(entries: list[Entry], gen: Entry, budget: str) -> dict[str, Ent
             and e.result["generator"]["spec"].get("name") == model and len(e.modalities) == 1}
 
 
+def _uncovered(gen: Entry, specialists: dict[str, Entry], budget: str) -> str | None:
+    """Why a claim about the specialists of every modality cannot be judged yet: the generalist's modalities
+    without a ``budget`` specialist (None when all have one)."""
+    lacking = [m for m in gen.modalities if m not in specialists]
+    return f"no {budget} specialist yet for {', '.join(lacking)}" if lacking else None
+
+
 def _v(e: Entry | None, key: str) -> tuple[float | None, tuple[float, float] | None]:
     """The pooled value and interval of a declared column (None, None without the entry)."""
     return metric(e.result, key) if e is not None else (None, None)
@@ -129,9 +136,8 @@ def claim_specialists(entries: list[Entry], gen: Entry | None, variants: list[En
     eqc, eqs = _specialists(entries, gen, "equal-compute"), _specialists(entries, gen, "equal-steps")
     if not eqc:
         return _missing("1", claim, "no equal-compute specialists in the results")
-    lacking = [m for m in gen.modalities if m not in eqc]
-    if lacking:  # the rule is "in every modality": judging a subset would decide the claim on part of it
-        return _missing("1", claim, f"no equal-compute specialist yet for {', '.join(lacking)}")
+    if why := _uncovered(gen, eqc, "equal-compute"):  # "in every modality": not decided on part of it
+        return _missing("1", claim, why)
     reps = seed_replicas(entries, list(variants))
     parts, fd_better, fd_worse, acc_ok, seeded = [], [], [], [], 0
     for m in gen.modalities:
@@ -180,9 +186,8 @@ def claim_compute(entries: list[Entry], gen: Entry | None) -> Finding:
     g_flops, g_wall = training_compute(gen.result)
     if not eqs or g_flops is None:
         return _missing("2", claim, "no equal-steps specialists or no measured FLOPs")
-    lacking = [m for m in gen.modalities if m not in eqs]
-    if lacking:  # "a specialist per modality": a partial sum would understate their cost
-        return _missing("2", claim, f"no equal-steps specialist yet for {', '.join(lacking)}")
+    if why := _uncovered(gen, eqs, "equal-steps"):  # a partial sum would understate their cost
+        return _missing("2", claim, why)
     s_flops = [training_compute(e.result)[0] for e in eqs.values()]
     s_wall = [training_compute(e.result)[1] for e in eqs.values()]
     if any(f is None for f in s_flops):

@@ -1,6 +1,6 @@
 """``quality_vs_compute``: FD against training compute. Left panel: each generator's result (test FD, mean
-over its modalities, so a generalist and its specialists are on one scale) and the specialists' summed cost
-beside the generalist's. Right panel, where recorded: each training curve at its kept checkpoints (the FD
+over its modalities, so a generalist and its specialists are on one scale); a suite of specialists (the
+members' images together) at its members' summed cost, in their colour. Right panel, where recorded: each training curve at its kept checkpoints (the FD
 of the curve's samples against the validation split, pooled over modalities: a smaller sample and another
 quantity, so only comparable along the curve and across families).
 """
@@ -58,24 +58,23 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(2 * COLUMN_IN if curves else COLUMN_IN, 2.4),
                              squeeze=False)
     ax = axes[0][0]
-    totals: dict[str, list] = {}
+    by_name, first = {x.name: x for x in entries}, set()
     for e, flops, wall, fd in pts:
-        if e.role == "specialist-suite":  # drawn below as its members' sum (the same point)
-            continue
         x = (flops if use_flops else wall) / scale
+        if e.role == "specialist-suite":  # its members' images together at their summed compute, their colour
+            members = [by_name[m] for m in (e.result["generator"].get("spec") or {}).get("params", {}).get("members", [])
+                       if m in by_name]
+            s = series(members[0]) if members else series(e)
+            ax.scatter([x], [fd], s=30, marker="D", color=colours.get(s), label=f"{s}, all together", zorder=3,
+                       edgecolor="k", lw=0.4)
+            continue
         s = series(e)
         if e.role == "specialist":
-            totals.setdefault(s, []).append((x, fd, tuple(e.modalities)))
             ax.scatter([x], [fd], s=10, color=colours.get(s), alpha=0.5, lw=0,
-                       label=f"{s}, one modality each" if len(totals[s]) == 1 else None)
+                       label=f"{s}, one modality each" if s not in first else None)
+            first.add(s)
         else:
             ax.scatter([x], [fd], s=22, color=colours.get(s), label=s, zorder=3)
-    every = {m for e, *_ in pts for m in e.modalities}
-    for s, v in totals.items():
-        if {m for *_, mods in v for m in mods} != every:  # a partial sum would sit below the whole rule's cost
-            continue
-        ax.scatter([sum(a for a, *_ in v)], [float(np.mean([b for _, b, _ in v]))], s=30, marker="D",
-                   color=colours.get(s), label=f"{s}, all together", zorder=3, edgecolor="k", lw=0.4)
     xs_all = [(p[1] if use_flops else p[2]) / scale for p in pts]
     log_x = max(xs_all) / max(min(xs_all), 1e-12) > 10
     ax.set_ylabel("test FD, mean over modalities ↓")
