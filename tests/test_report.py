@@ -642,7 +642,9 @@ def test_quality_vs_compute_draws_each_suite_of_specialists_at_its_own_row(tmp_p
     from bench.report.values import metric, training_compute
 
     root = Path(__file__).resolve().parent.parent
-    entries = load_collection("small", root / "leaderboards").main.entries
+    from bench.report.figures import figure_rows
+
+    entries = figure_rows(load_collection("small", root / "leaderboards").main, "quality_vs_compute")
     suites = [e for e in entries if e.role == "specialist-suite"]
     assert suites
     figs = []

@@ -75,6 +75,16 @@ FIGURES: list[tuple[str, Callable]] = [
 ]
 LADDER_FIGURES = {"metric_sensitivity", "metric_validity"}  # figures that are handed the ladder rows beside the leaderboard's
 VARIANT_FIGURES = {"metric_validity"}  # ... and the variant rows (checkpoints, guidance scales, seeds)
+SUITE_FIGURES = {"quality_vs_compute"}  # figures that draw the suites of specialists as rows of their own
+
+
+def figure_rows(group, name: str) -> list:
+    """The rows figure ``name`` is handed: the leaderboard's rows without the suites of specialists (in
+    per-modality figures a suite repeats its specialists) unless it draws them, plus ladders and variants
+    where it uses them."""
+    rows = group.entries if name in SUITE_FIGURES else group.per_modality_entries
+    return (rows + (group.ladders if name in LADDER_FIGURES else [])
+            + (group.variants if name in VARIANT_FIGURES else []))
 
 
 def render_figures(suite: str, leaderboards_dir: str | Path = "leaderboards", out=print) -> list[Path]:
@@ -85,12 +95,9 @@ def render_figures(suite: str, leaderboards_dir: str | Path = "leaderboards", ou
     if coll.main is None:
         out("figures: no comparable results")
         return written
-    rows = coll.main.per_modality_entries  # no suite of specialists: its specialists are drawn already
     for name, fn in FIGURES:
         try:
-            extra = ((coll.main.ladders if name in LADDER_FIGURES else [])
-                     + (coll.main.variants if name in VARIANT_FIGURES else []))
-            res = fn(rows + extra, folder)
+            res = fn(figure_rows(coll.main, name), folder)
         except Skip as exc:
             out(f"  figure {name}: skipped ({exc})")
             log.info("figure %s skipped: %s", name, exc)

@@ -48,7 +48,7 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
         raise Skip("no generator with both training compute and FD")
     use_flops = all(p[1] for p in pts)
     scale, unit = (1e12, "training compute (TFLOP)") if use_flops else (60.0, "training wall time (min)")
-    colours = palette(entries)
+    colours = palette([e for e in entries if e.role != "specialist-suite"])  # the other figures' colours
     curves = {e.name: [(a / scale, b) for a, b in _curve(e.result["compute"]["fit"], use_flops)]
               for e, *_ in pts if e.role not in ("specialist", "specialist-suite")}
     curves = {k: v for k, v in curves.items() if v}
