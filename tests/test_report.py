@@ -662,3 +662,17 @@ def test_quality_vs_compute_draws_each_suite_of_specialists_at_its_own_row(tmp_p
         assert y == pytest.approx(np.mean([metric(s.result, "fd", m)[0] for m in s.modalities]))
         one = drawn[f"{qvc.series(members[0])}, one modality each"]
         assert np.allclose(drawn[label].get_facecolor()[0][:3], one.get_facecolor()[0][:3])
+
+
+@pytest.mark.parametrize("suite", ["smoke", "small"])
+def test_committed_pages_are_what_the_report_renders_now(suite, tmp_path):
+    """A change of the report re-renders the committed leaderboards: each committed page is the one its
+    result files give today (`medsyn-bench leaderboard --suite SUITE` to refresh it)."""
+    from bench.report.leaderboard import render_leaderboard
+
+    root = Path(__file__).resolve().parent.parent / "leaderboards"
+    shutil.copytree(root / suite, tmp_path / suite, ignore=shutil.ignore_patterns("*.npz"))
+    render_leaderboard(suite, tmp_path, out=lambda s: None)
+    for page in ("README.md", "index.html"):
+        assert (tmp_path / suite / page).read_text() == (root / suite / page).read_text(), (
+            f"leaderboards/{suite}/{page} is stale: run `medsyn-bench leaderboard --suite {suite}`")
