@@ -453,3 +453,16 @@ def test_a_seed_replica_shares_the_autoencoder_and_trains_another_denoiser(fitte
     assert sorted(p.name for p in (root / "_shared").glob("autoencoder-*")) == before
     a, b = weights(gen), weights(replica)
     assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_trajectory_key_of_existing_runs_is_unchanged():
+    """Checkpoints resume (and sibling runs adopt them) by a key over the trajectory's parameters: a new
+    parameter that is not part of the trajectory must not change it, or every run folder's checkpoints are
+    orphaned and retrained from scratch (``vae_seed`` did, once). The hash is the one before ``vae_seed``."""
+    from bench.generators.denoiser import trajectory_params
+    from bench.io import sha256_json
+
+    params = build_dataclass(LDMParams, MICRO, "test")
+    assert sha256_json(trajectory_params(params)) == "ad736bb5bd080725427fbb31701bce1084ecf4e8c5cfa2400ac55c24c15fdc32"
+    assert trajectory_params(dataclasses.replace(params, vae_seed=1)) == trajectory_params(params)
+    assert trajectory_params(dataclasses.replace(params, seed=1)) != trajectory_params(params)

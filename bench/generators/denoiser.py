@@ -39,6 +39,13 @@ NOT_TRAJECTORY = ("steps", "checkpoint_every", "keep_fractions", "sampler", "sam
                   "timestep_spacing", "sample_batch", "curve_samples", "use_ema", "flow_shift")
 
 
+def trajectory_params(params) -> dict:
+    """The parameters that decide a training trajectory (its checkpoints' run key): all but
+    :data:`NOT_TRAJECTORY` and ``vae_seed``, which the run key holds already through the autoencoder's own
+    key — leaving it in would orphan every checkpoint written before it existed."""
+    return {k: v for k, v in dataclasses.asdict(params).items() if k not in NOT_TRAJECTORY and k != "vae_seed"}
+
+
 def initial_noise(seed: int, cls: int, k: int, shape: tuple[int, ...]) -> torch.Tensor:
     """The starting latent of image ``k`` of global class ``cls``: its own generator, seeded by
     (seed, class, k), so a sample does not depend on what else is sampled with it (also what an
@@ -203,8 +210,7 @@ class DenoisingGenerator(TextConditionedGenerator):
         p = self.params
         curve_key = sha256_json({**self._sampling_key(), "n": p.curve_samples, "judge": self.judge_sha256,
                                  "fd": self.fd_to is not None, "ema": p.use_ema, "fields": 2})[:16]
-        trajectory = {k: v for k, v in dataclasses.asdict(self.params).items() if k not in NOT_TRAJECTORY}
-        run_key = sha256_json({"params": trajectory, "autoencoder": codec.key, "modalities": self.modalities,
+        run_key = sha256_json({"params": trajectory_params(self.params), "autoencoder": codec.key, "modalities": self.modalities,
                                "train": self.dataset.splits["train"].hash(), "judge": self.judge_sha256,
                                **({"kind": self.kind} if self.kind != "ldm" else {})})
         adopted = adopt_checkpoints(self.workdir / "checkpoints", run_key, cfg.steps,
