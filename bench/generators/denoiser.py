@@ -210,8 +210,9 @@ class DenoisingGenerator(TextConditionedGenerator):
         p = self.params
         curve_key = sha256_json({**self._sampling_key(), "n": p.curve_samples, "judge": self.judge_sha256,
                                  "fd": self.fd_to is not None, "ema": p.use_ema, "fields": 2})[:16]
-        run_key = sha256_json({"params": trajectory_params(self.params), "autoencoder": codec.key, "modalities": self.modalities,
-                               "train": self.dataset.splits["train"].hash(), "judge": self.judge_sha256,
+        run_key = sha256_json({"params": trajectory_params(self.params), "autoencoder": codec.key,
+                               "modalities": self.modalities, "train": self.dataset.splits["train"].hash(),
+                               "judge": self.judge_sha256,
                                **({"kind": self.kind} if self.kind != "ldm" else {})})
         adopted = adopt_checkpoints(self.workdir / "checkpoints", run_key, cfg.steps,
                                     sorted(self.workdir.parent.parent.glob("*/fit/checkpoints")))

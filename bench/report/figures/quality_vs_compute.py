@@ -1,8 +1,9 @@
 """``quality_vs_compute``: FD against training compute. Left panel: each generator's result (test FD, mean
 over its modalities, so a generalist and its specialists are on one scale); a suite of specialists (the
-members' images together) at its members' summed cost, in their colour. Right panel, where recorded: each training curve at its kept checkpoints (the FD
-of the curve's samples against the validation split, pooled over modalities: a smaller sample and another
-quantity, so only comparable along the curve and across families).
+members' images together) at its members' summed cost, in their colour. Right panel, where recorded: each
+training curve at its kept checkpoints (the FD of the curve's samples against the validation split, pooled
+over modalities: a smaller sample and another quantity, so only comparable along the curve and across
+families).
 """
 
 from __future__ import annotations
