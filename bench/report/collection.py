@@ -59,6 +59,11 @@ class Entry:
         return (r["suite"]["version"], r["data"]["dataset_sha256"], tuple(sorted(r["reference"].items())))
 
 
+def suite_members(e: Entry) -> list[str]:
+    """The row names of a suite of specialists' members, as its result records them (empty for other rows)."""
+    return list((e.result["generator"].get("spec") or {}).get("params", {}).get("members") or [])
+
+
 def generalist(entries: list[Entry]) -> Entry | None:
     """The suite's generalist, the subject of its findings and of the per-generator figures: among the
     generalist rows that are not variants (``name+key=value``), the one whose model comes first in the
@@ -105,7 +110,7 @@ class Group:
         results in this group), else its own kind."""
         if e.role != "specialist-suite":
             return e.kind
-        members = set((e.result["generator"].get("spec") or {}).get("params", {}).get("members") or [])
+        members = set(suite_members(e))
         kinds = {x.kind for x in self.entries + self.variants if x.name in members}
         return kinds.pop() if len(kinds) == 1 else e.kind
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.report.collection import Entry
+from bench.report.collection import Entry, suite_members
 from bench.report.figures.style import COLUMN_IN, palette, plain, pyplot, save, series, Skip
 from bench.report.values import metric, number, training_compute
 
@@ -63,8 +63,7 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
     for e, flops, wall, fd in pts:
         x = (flops if use_flops else wall) / scale
         if e.role == "specialist-suite":  # its members' images together at their summed compute, their colour
-            members = [by_name[m] for m in (e.result["generator"].get("spec") or {}).get("params", {}).get("members", [])
-                       if m in by_name]
+            members = [by_name[m] for m in suite_members(e) if m in by_name]
             s = series(members[0]) if members else series(e)
             ax.scatter([x], [fd], s=30, marker="D", color=colours.get(s), label=f"{s}, all together", zorder=3,
                        edgecolor="k", lw=0.4)
