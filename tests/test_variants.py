@@ -54,6 +54,27 @@ def test_seed_spread_is_a_t_interval_over_training_seeds():
     assert distinguishable(sp, spread(reps["g"][:1], lambda e: 1.0)) is None
 
 
+def test_seed_spread_follows_the_declared_unit():
+    """A multiple is averaged on the log scale (geometric mean, interval of the logs exponentiated: it
+    stays positive); a share's interval is clipped to [0, 1], a Fréchet distance's to [0, ∞); a unit
+    without a range keeps the plain t interval."""
+    runs = [entry("g")] + [entry(f"g+seed={s}", "variant", seed=s, variant_of="g") for s in (1, 2)]
+    multiples = [30.0, 5.0, 12.0]
+    sp = spread(runs, lambda e: multiples[runs.index(e)], "×")
+    logs = np.log(multiples)
+    half = stats.t.ppf(0.975, 2) * np.std(logs, ddof=1) / np.sqrt(3)
+    assert sp.mean == pytest.approx(stats.gmean(multiples))
+    assert sp.ci == pytest.approx((np.exp(logs.mean() - half), np.exp(logs.mean() + half)))
+    assert sp.ci[0] > 0 and spread(runs, lambda e: multiples[runs.index(e)]).ci[0] < 0  # plain t: below 0
+    shares = [0.95, 0.40, 0.99]
+    share = spread(runs, lambda e: shares[runs.index(e)], "share")
+    plain = spread(runs, lambda e: shares[runs.index(e)])
+    assert plain.ci[1] > 1 and share.ci == pytest.approx((max(plain.ci[0], 0.0), 1.0)) and share.mean == pytest.approx(plain.mean)
+    fds = [0.01, 0.30, 0.02]
+    assert spread(runs, lambda e: fds[runs.index(e)], "squared chord units").ci[0] == 0.0
+    assert spread(runs, lambda e: fds[runs.index(e)], "fraction points").ci[0] < 0  # a gain may be negative
+
+
 def test_claim_5_takes_the_interval_over_training_seeds():
     """Each run's classifier-seed interval lies above 0, but the gain moves from run to run: over the
     three training seeds the interval contains 0, and the verdict says so."""

@@ -58,7 +58,7 @@ import numpy as np
 
 from bench.stats import wilson_interval
 from bench.report.collection import Entry, Group, generalist
-from bench.report.spread import distinguishable, seed_replicas, spread
+from bench.report.spread import distinguishable, metric_spread, seed_replicas, spread
 from bench.report.values import (DASH, dig, fmt, fmt_ci, fmt_flops, fmt_seconds, interval, metric, number,
                                  task_of_kind, training_compute, utility_gain)
 
@@ -150,8 +150,8 @@ def claim_specialists(entries: list[Entry], gen: Entry | None, variants: list[En
                      f"cond. acc. {g_txt} vs {c_txt} / {s_txt}")
         runs_g, runs_c = reps.get(gen.name), reps.get(c.name) if c else None
         if runs_g and runs_c:  # generator-seed spread: worse only when distinguishably worse
-            fd = [spread(r, lambda e: metric(e.result, "fd", m)[0]) for r in (runs_g, runs_c)]
-            acc = [spread(r, lambda e: metric(e.result, "conditional_accuracy", m)[0]) for r in (runs_g, runs_c)]
+            fd = [metric_spread(r, "fd", m) for r in (runs_g, runs_c)]
+            acc = [metric_spread(r, "conditional_accuracy", m) for r in (runs_g, runs_c)]
             if None not in fd + acc:
                 seeded += 1
                 parts[-1] += f"; FD {_over_seeds(*fd)}; cond. acc. {_over_seeds(*acc)}"

@@ -402,15 +402,16 @@ def _variants_section(main: Group) -> Section | None:
         for name, runs in reps.items():
             row = [Cell(name, name.lower()), Cell(", ".join(str(seed_of(e)) for e in runs), len(runs))]
             for c in cols:
-                sp = spread(runs, lambda e, k=c.key: metric(e.result, k)[0])
+                sp = spread(runs, lambda e, k=c.key: metric(e.result, k)[0], c.unit)
                 row.append(Cell(DASH, None) if sp is None else
                            Cell(fmt(sp.mean, c.signed) + (" " + fmt_ci(sp.ci, sp.mean) if sp.ci else ""), sp.mean,
                                 title="per seed: " + ", ".join(f"{s}: {fmt(v, c.signed)}" for s, v in zip(sp.seeds, sp.values))))
             body.append(row)
         blocks += [Paragraph(text(
             "Generator-seed spread: each row with seed replicas, over its training seeds (initialisation, data "
-            "order, sampling noise): the mean and a 95% Student-t interval over seeds (hover for each seed's "
-            "value). Two rows whose intervals overlap are not distinguishable given the generators' own "
+            "order, sampling noise): the mean and a 95% Student-t interval over seeds (a multiple: the geometric "
+            "mean, its interval on the log scale; a bounded value's interval clipped to its range; hover for "
+            "each seed's value). Two rows whose intervals overlap are not distinguishable given the generators' own "
             "training noise; Findings 1 and 5 use these intervals where they exist.")),
             Table("seed-spread", ["row", "training seeds"] + [c.label + c.arrow for c in cols],
                   ["the row trained with its own seed and its replicas'", ""] + [c.help for c in cols],

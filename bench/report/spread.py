@@ -8,7 +8,10 @@ so the spread is the denoiser's training noise on fixed latents, as the families
 For a row with replicas and a value (a declared column, pooled or per modality, or a utility gain), the
 values over its training seeds (the row's own seed included) give a mean and a 95 % Student-t interval
 over seeds (:func:`bench.stats.t_interval`: n − 1 degrees of freedom, so three seeds give a wide one).
-Two rows are *distinguishable* on a value when their seed intervals do not overlap; with fewer than two
+The unit the value's column declares says how: a multiple (unit ``×`` or ``ratio``) is averaged on the log
+scale — the geometric mean, and the t interval of the logs exponentiated, so it stays positive — and a
+bounded value's interval is clipped to its range (a share to [0, 1], a Fréchet distance to [0, ∞)); with
+two seeds t's 12.7 otherwise gives intervals such as [0.17, 1.63] for an accuracy. Two rows are *distinguishable* on a value when their seed intervals do not overlap; with fewer than two
 seeds each there is no interval and no verdict.
 """
 
@@ -19,7 +22,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bench.report.collection import Entry
+from bench.report.values import declared, metric
 from bench.stats import t_interval
+
+LOG_UNITS = frozenset({"×", "ratio"})  # multiples: averaged on the log scale
+UNIT_RANGE = {"share": (0.0, 1.0), "squared chord units": (0.0, math.inf), "100·max(cos, 0)": (0.0, 100.0)}
 
 
 @dataclass
@@ -62,15 +69,29 @@ def seed_replicas(rows: list[Entry], variants: list[Entry]) -> dict[str, list[En
     return out
 
 
-def spread(runs: list[Entry], value: Callable[[Entry], float | None]) -> SeedSpread | None:
+def spread(runs: list[Entry], value: Callable[[Entry], float | None], unit: str = "") -> SeedSpread | None:
     """``value`` over the training seeds ``runs`` (a row, then its replicas); None when no run has it.
-    Runs without the value are left out (their seed is not listed)."""
+    Runs without the value are left out (their seed is not listed). ``unit``: the value's declared unit
+    (module docstring: log scale for multiples, the interval clipped to a bounded unit's range)."""
     got = [(seed_of(e), v) for e in runs if (v := value(e)) is not None and math.isfinite(v)]
     if not got:
         return None
-    mean, ci = t_interval([v for _, v in got])
-    return SeedSpread(runs[0].name, [s for s, _ in got], [v for _, v in got], mean,
-                      ci if len(got) > 1 else None)
+    values = [v for _, v in got]
+    if unit in LOG_UNITS and all(v > 0 for v in values):
+        log_mean, (lo, hi) = t_interval([math.log(v) for v in values])
+        mean, ci = math.exp(log_mean), (math.exp(lo), math.exp(hi))
+    else:
+        mean, (lo, hi) = t_interval(values)
+        low, high = UNIT_RANGE.get(unit, (-math.inf, math.inf))
+        ci = (max(lo, low), min(hi, high))
+    return SeedSpread(runs[0].name, [s for s, _ in got], values, mean, ci if len(got) > 1 else None)
+
+
+def metric_spread(runs: list[Entry], key: str, modality: str | None = None) -> SeedSpread | None:
+    """The declared column ``key`` (pooled, or of one modality) over the training seeds ``runs``, in the
+    way its declared unit asks for (:func:`spread`)."""
+    found = declared(runs[0].result, key)
+    return spread(runs, lambda e: metric(e.result, key, modality)[0], found[1].unit if found else "")
 
 
 def distinguishable(a: SeedSpread | None, b: SeedSpread | None) -> bool | None:
