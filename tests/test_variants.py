@@ -75,6 +75,40 @@ def test_seed_spread_follows_the_declared_unit():
     assert spread(runs, lambda e: fds[runs.index(e)], "fraction points").ci[0] < 0  # a gain may be negative
 
 
+def test_pooled_seed_sd_and_the_distinguishable_difference():
+    """s² pools the within-row sums of squares over Σ (n − 1) degrees of freedom (checked against a one-way
+    ANOVA's within-group mean square); the threshold is t · s · √(1/n₁ + 1/n₂)."""
+    from bench.report.spread import SeedSpread, difference_threshold, pooled_seed_sd
+
+    groups = [[0.30, 0.28, 0.33], [0.44, 0.46], [0.10]]
+    spreads = [SeedSpread("r", list(range(len(v))), v, float(np.mean(v)), None) for v in groups]
+    sd, df = pooled_seed_sd(spreads)
+    within = sum(((np.asarray(v) - np.mean(v)) ** 2).sum() for v in groups) / (3 + 2 - 2)
+    assert df == 3 and sd == pytest.approx(np.sqrt(within))
+    assert pooled_seed_sd(spreads[2:]) is None  # one seed: nothing to pool
+    assert difference_threshold(0.01, 4) == pytest.approx(stats.t.ppf(0.975, 4) * 0.01 * np.sqrt(2))
+    assert difference_threshold(0.01, 4, 2, 1) == pytest.approx(stats.t.ppf(0.975, 4) * 0.01 * np.sqrt(1.5))
+
+
+def test_the_pooled_table_says_which_rows_the_training_noise_separates():
+    from bench.report.leaderboard import _training_noise, columns
+
+    def headline(v):  # the utility task's pooled headline column
+        return {"utility": {"pooled": {"gain_mixed_acc": v, "gain_mixed_acc_ci": [v - 0.02, v + 0.02]}}}
+
+    g = entry("g", metrics=headline(0.30))
+    reps = [entry(f"g+seed={s}", "variant", seed=s, variant_of="g", metrics=headline(v)) for s, v in ((1, 0.32), (2, 0.31))]
+    close, far = entry("close", metrics=headline(0.29)), entry("far", metrics=headline(0.10))
+    group = Group(("v",), [g, close, far], variants=reps)
+    para = _training_noise(group, [g, close, far], columns([g, close, far]))
+    words = "".join(t for _, t in para.spans)
+    sd = np.std([0.30, 0.32, 0.31], ddof=1)
+    assert f"standard deviation of {sd:.3f}" in words and "(2 degrees of freedom" in words
+    assert "first row, g (+0.310)" in words  # its mean over its three seeds
+    assert "Not distinguishable from the first row, g (+0.310): close (+0.290); distinguishable from it: far (+0.100)." in words
+    assert _training_noise(Group(("v",), [g, close, far]), [g, close, far], columns([g, close, far])) is None  # no replicas
+
+
 def test_claim_5_takes_the_interval_over_training_seeds():
     """Each run's classifier-seed interval lies above 0, but the gain moves from run to run: over the
     three training seeds the interval contains 0, and the verdict says so."""

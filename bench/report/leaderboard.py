@@ -21,6 +21,8 @@ from bench.report.findings import findings
 from bench.report.html import render_html
 from bench.report.page import Bullets, Cell, Figure, Page, Paragraph, RowGroup, Section, Subsection, Table, text
 from bench.report.page import render_markdown
+from bench.report.spread import (difference_threshold, metric_spread, pooled_seed_sd, seed_of, seed_replicas,
+                                 spread)
 from bench.report.values import (DASH, columns_of, dig, fmt, fmt_ci, fmt_compute, interval, metric, number,
                                  short_hashes, task_of_kind, training_compute)
 from bench.specs import GeneratorsSpec
@@ -376,8 +378,6 @@ def _validity_section(main: Group) -> Section | None:
 def _variants_section(main: Group) -> Section | None:
     """Each row that has variants, then its variants (checkpoints, guidance scales, training seeds), with the
     pooled columns; then the generator-seed spread of the rows with seed replicas (bench.report.spread)."""
-    from bench.report.spread import seed_of, seed_replicas, spread
-
     if not main.variants:
         return None
     by_base: dict[str, list[Entry]] = {}
@@ -448,7 +448,47 @@ def _group_blocks(g: Group, table_id: str, heading: bool = True) -> list:
         RowGroup("Bounds: sanity baselines", "bounds", [pooled_row(x, cols, g.family(x)) for x in bounds],
                  note="Not competitors: the held-out real images are the ceiling, noise the floor, and the "
                       "memoriser must be caught by the near-copy rate.")]))
+    if (noise := _training_noise(g, gens, cols)) is not None:
+        blocks.append(noise)
     return blocks
+
+
+def _training_noise(g: Group, gens: list[Entry], cols: list[MetricColumn]) -> Paragraph | None:
+    """Which rows of the pooled table are distinguishable from its first on the headline column given the
+    generators' own training noise: the seed standard deviation s pooled over every row with training-seed
+    replicas (bench.report.spread), assumed common to all rows. A row with replicas is its mean over
+    them; two rows over n₁ and n₂ seeds are told apart when their values differ by more than
+    t · s · √(1/n₁ + 1/n₂)."""
+    head = next((c for c in cols if c.rank == 1), None)
+    reps = seed_replicas(g.entries, g.variants)
+    if head is None or not reps or not gens:
+        return None
+    pooled = pooled_seed_sd([metric_spread(runs, head.key) for runs in reps.values()])
+    if pooled is None:
+        return None
+    sd, df = pooled
+    rows = []
+    for x in order(gens):
+        sp = metric_spread(reps[x.name], head.key) if x.name in reps else None
+        v = sp.mean if sp is not None else metric(x.result, head.key)[0]
+        if v is not None:
+            rows.append((x.name, v, sp.n if sp is not None else 1))
+    if len(rows) < 2:
+        return None
+    (top, best, n_top), rest = rows[0], rows[1:]
+    near = [f"{name} ({fmt(v, head.signed)})" for name, v, n in rest
+            if abs(best - v) <= difference_threshold(sd, df, n_top, n)]
+    far = [f"{name} ({fmt(v, head.signed)})" for name, v, n in rest
+           if abs(best - v) > difference_threshold(sd, df, n_top, n)]
+    return Paragraph(text(
+        f"Training noise on the headline column ({head.label}): between training seeds a row moves with a "
+        f"standard deviation of {fmt(sd)}, pooled over the {len(reps)} rows with seed replicas ({df} degrees of "
+        "freedom; a specialist's value covers one modality, so its noise is if anything larger than a pooled "
+        "row's and the estimate errs towards 'not distinguishable'). Assuming every row's training noise is "
+        "that size, two rows of one training run each are distinguishable when their values differ by more "
+        f"than t · √2 · s = {fmt(difference_threshold(sd, df))} (a row with replicas: its mean over them, "
+        f"t · s · √(1/n₁ + 1/n₂)). Not distinguishable from the first row, {top} ({fmt(best, head.signed)}): "
+        + (", ".join(near) or "none") + "; distinguishable from it: " + (", ".join(far) or "none") + "."))
 
 
 def _figure(path: Path) -> Figure:

@@ -99,3 +99,26 @@ def distinguishable(a: SeedSpread | None, b: SeedSpread | None) -> bool | None:
     if a is None or b is None or a.ci is None or b.ci is None:
         return None
     return a.ci[1] < b.ci[0] or b.ci[1] < a.ci[0]
+
+
+def pooled_seed_sd(spreads: list[SeedSpread]) -> tuple[float, int] | None:
+    """The training-seed standard deviation pooled over rows, and its degrees of freedom:
+    s² = Σᵢ Σⱼ (xᵢⱼ − x̄ᵢ)² / Σᵢ (nᵢ − 1) over the rows i with at least two seeds j (the arithmetic values,
+    whatever the unit). None without any row of two seeds."""
+    rows = [sp.values for sp in spreads if sp is not None and sp.n > 1]
+    df = sum(len(v) - 1 for v in rows)
+    if df == 0:
+        return None
+    ss = sum(sum((x - sum(v) / len(v)) ** 2 for x in v) for v in rows)
+    return math.sqrt(ss / df), df
+
+
+def difference_threshold(sd: float, df: int, n_a: int = 1, n_b: int = 1, level: float = 0.95) -> float:
+    """The smallest difference between two rows' means over ``n_a`` and ``n_b`` training seeds that is
+    distinguishable given a common training-seed standard deviation ``sd`` (estimated with ``df`` degrees
+    of freedom): the half-width t(level, df) · sd · √(1/n_a + 1/n_b) of the difference's interval (two
+    single runs: t · √2 · sd)."""
+    from scipy import stats
+
+    return float(stats.t.ppf((1.0 + level) / 2.0, df)) * sd * math.sqrt(1.0 / n_a + 1.0 / n_b)
+
