@@ -74,7 +74,8 @@ def fig_quality_compute(entries: list[Entry], folder: Path) -> list[Path]:
                        label=f"{s}, one modality each" if s not in first else None)
             first.add(s)
         else:
-            ax.scatter([x], [fd], s=22, color=colours.get(s), label=s, zorder=3)
+            # above the suites' diamonds, which sit at the same compute (equal-compute rule)
+            ax.scatter([x], [fd], s=22, color=colours.get(s), label=s, zorder=4, edgecolor="w", lw=0.5)
     xs_all = [(p[1] if use_flops else p[2]) / scale for p in pts]
     log_x = max(xs_all) / max(min(xs_all), 1e-12) > 10
     ax.set_ylabel("test FD, mean over modalities ↓")
