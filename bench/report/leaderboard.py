@@ -476,10 +476,9 @@ def _training_noise(g: Group, gens: list[Entry], cols: list[MetricColumn]) -> Pa
     if len(rows) < 2:
         return None
     (top, best, n_top), rest = rows[0], rows[1:]
-    near = [f"{name} ({fmt(v, head.signed)})" for name, v, n in rest
-            if abs(best - v) <= difference_threshold(sd, df, n_top, n)]
-    far = [f"{name} ({fmt(v, head.signed)})" for name, v, n in rest
-           if abs(best - v) > difference_threshold(sd, df, n_top, n)]
+    apart = {name: abs(best - v) > difference_threshold(sd, df, n_top, n) for name, v, n in rest}
+    near = [f"{name} ({fmt(v, head.signed)})" for name, v, _ in rest if not apart[name]]
+    far = [f"{name} ({fmt(v, head.signed)})" for name, v, _ in rest if apart[name]]
     return Paragraph(text(
         f"Training noise on the headline column ({head.label}): between training seeds a row moves with a "
         f"standard deviation of {fmt(sd)}, pooled over the {len(reps)} rows with seed replicas ({df} degrees of "

@@ -11,8 +11,9 @@ over seeds (:func:`bench.stats.t_interval`: n − 1 degrees of freedom, so three
 The unit the value's column declares says how: a multiple (unit ``×`` or ``ratio``) is averaged on the log
 scale — the geometric mean, and the t interval of the logs exponentiated, so it stays positive — and a
 bounded value's interval is clipped to its range (a share to [0, 1], a Fréchet distance to [0, ∞)); with
-two seeds t's 12.7 otherwise gives intervals such as [0.17, 1.63] for an accuracy. Two rows are *distinguishable* on a value when their seed intervals do not overlap; with fewer than two
-seeds each there is no interval and no verdict.
+two seeds t's 12.7 otherwise gives intervals such as [0.17, 1.63] for an accuracy. Two rows are
+*distinguishable* on a value when their seed intervals do not overlap; with fewer than two seeds each
+there is no interval and no verdict.
 """
 
 from __future__ import annotations
