@@ -21,8 +21,7 @@ from bench.report.findings import findings
 from bench.report.html import render_html
 from bench.report.page import Bullets, Cell, Figure, Page, Paragraph, RowGroup, Section, Subsection, Table, text
 from bench.report.page import render_markdown
-from bench.report.spread import (difference_threshold, metric_spread, pooled_seed_sd, seed_of, seed_replicas,
-                                 spread)
+from bench.report.spread import difference_threshold, metric_spread, pooled_seed_sd, seed_of, seed_replicas
 from bench.report.values import (DASH, columns_of, dig, fmt, fmt_ci, fmt_compute, interval, metric, number,
                                  short_hashes, task_of_kind, training_compute)
 from bench.specs import GeneratorsSpec
@@ -402,7 +401,7 @@ def _variants_section(main: Group) -> Section | None:
         for name, runs in reps.items():
             row = [Cell(name, name.lower()), Cell(", ".join(str(seed_of(e)) for e in runs), len(runs))]
             for c in cols:
-                sp = spread(runs, lambda e, k=c.key: metric(e.result, k)[0], c.unit)
+                sp = metric_spread(runs, c.key)
                 row.append(Cell(DASH, None) if sp is None else
                            Cell(fmt(sp.mean, c.signed) + (" " + fmt_ci(sp.ci, sp.mean) if sp.ci else ""), sp.mean,
                                 title="per seed: " + ", ".join(f"{s}: {fmt(v, c.signed)}" for s, v in zip(sp.seeds, sp.values))))
